@@ -1,0 +1,449 @@
+//! The command-line front end (`heldout inspect`, `heldout bench load`). No egui here.
+
+use crate::data::{self, demo::DemoKind, CategoricalPolicy, LoadOptions, MissingPolicy, Table};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// heldout — does the detector catch the families it never saw?
+#[derive(Debug, Parser)]
+#[command(name = "heldout", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a dataset, clean it, and report what is in it.
+    Inspect(InspectArgs),
+    /// Measure speed.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MissingArg {
+    /// Drop rows with a missing feature value.
+    Drop,
+    /// Keep them; fill with the training-row median.
+    Impute,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DemoArg {
+    /// The 12-feature tabular demo.
+    Tabular,
+    /// The 2-D teaching demo.
+    #[value(name = "2d")]
+    TwoD,
+}
+
+/// Options shared by every command that loads a dataset.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// The column holding the class / family of each row.
+    #[arg(long, short = 'l', value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// A `label,family` CSV grouping labels into families.
+    #[arg(long, value_name = "CSV")]
+    pub family_map: Option<PathBuf>,
+    /// Keep labels missing from the family map as families of their own.
+    #[arg(long)]
+    pub keep_unmapped: bool,
+    /// A column never to use as a feature (repeatable).
+    #[arg(long = "drop", value_name = "COL")]
+    pub drop: Vec<String>,
+    /// Drop categorical text columns instead of one-hot encoding them.
+    #[arg(long)]
+    pub drop_categorical: bool,
+    /// Rows with a missing value: drop them, or impute the training median.
+    #[arg(long, value_enum, default_value = "drop")]
+    pub missing: MissingArg,
+    /// Remove families with fewer rows than this (0 keeps all).
+    #[arg(long, default_value_t = 0)]
+    pub min_family_rows: usize,
+    /// Remove rows identical to an earlier row.
+    #[arg(long)]
+    pub drop_duplicates: bool,
+    /// Keep columns detected as identifiers (IPs, ports, timestamps, running ids).
+    #[arg(long)]
+    pub keep_identifiers: bool,
+    /// Text columns with more distinct values are dropped instead of one-hot encoded.
+    #[arg(long, default_value_t = 256)]
+    pub max_categories: usize,
+}
+
+impl DataArgs {
+    /// The loader options these flags describe.
+    pub fn options(&self) -> Result<LoadOptions> {
+        let Some(label) = &self.label else {
+            bail!(
+                "--label COLUMN is required: name the column that holds each row's class or family"
+            );
+        };
+        Ok(LoadOptions {
+            label_column: label.clone(),
+            family_map: self.family_map.clone(),
+            keep_unmapped: self.keep_unmapped,
+            drop_columns: self.drop.clone(),
+            categorical: if self.drop_categorical {
+                CategoricalPolicy::Drop
+            } else {
+                CategoricalPolicy::OneHot
+            },
+            missing: match self.missing {
+                MissingArg::Drop => MissingPolicy::DropRows,
+                MissingArg::Impute => MissingPolicy::ImputeMedian,
+            },
+            min_family_rows: self.min_family_rows,
+            drop_duplicates: self.drop_duplicates,
+            max_categories: self.max_categories,
+            keep_identifiers: self.keep_identifiers,
+            ..LoadOptions::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A CSV, .csv.gz or Parquet file, or a folder of CSVs sharing one header.
+    #[arg(required_unless_present = "demo")]
+    pub path: Option<PathBuf>,
+    /// Inspect a built-in demo dataset instead of a file.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "tabular", conflicts_with = "path")]
+    pub demo: Option<DemoArg>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load + clean throughput on real and generated data.
+    Load(BenchLoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLoadArgs {
+    /// Folder of the shared datasets.
+    #[arg(long, default_value = "../shared/data")]
+    pub data_dir: PathBuf,
+    /// Where the generated CIC-IDS2018-shaped CSV is written (made once, then reused).
+    #[arg(long, default_value = "target/bench-data")]
+    pub work_dir: PathBuf,
+    /// Rows of the generated CSV.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Timed repetitions per file (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Only generate the CSV and print its path.
+    #[arg(long)]
+    pub generate_only: bool,
+}
+
+/// Runs the command line; errors are printed as one line and give exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("error: {}", msg.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect(a) => inspect(a),
+        Command::Bench(BenchCommand::Load(a)) => bench_load(a),
+    }
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let (table, source) = match (a.demo, &a.path) {
+        (Some(d), _) => {
+            let kind = match d {
+                DemoArg::Tabular => DemoKind::Tabular,
+                DemoArg::TwoD => DemoKind::TwoD,
+            };
+            (
+                data::demo::table(kind, 0),
+                format!("built-in {} (seed 0)", kind.name()),
+            )
+        }
+        (None, Some(p)) => {
+            let opts = a.data.options()?;
+            (data::load(p, &opts)?, p.display().to_string())
+        }
+        (None, None) => bail!("give a PATH to a dataset, or --demo"),
+    };
+    let text = if a.json {
+        serde_json::to_string_pretty(&inspect_json(&table, &source))? + "\n"
+    } else {
+        inspect_text(&table, &source)
+    };
+    // Print only once everything succeeded: never partial output.
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The `--json` form of `inspect`.
+pub fn inspect_json(t: &Table, source: &str) -> serde_json::Value {
+    let counts = t.family_counts();
+    let families: serde_json::Map<String, serde_json::Value> = t
+        .families
+        .iter()
+        .zip(&counts)
+        .map(|(f, &c)| (f.clone(), serde_json::Value::from(c)))
+        .collect();
+    serde_json::json!({
+        "source": source,
+        "rows": t.n_rows,
+        "label_column": t.label_column,
+        "features": t.n_features,
+        "feature_names": t.feature_names,
+        "families": families,
+        "dropped_columns": t.report.dropped_columns,
+        "one_hot": t.report.one_hot,
+        "cleaning": t.report,
+    })
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text form of `inspect`.
+pub fn inspect_text(t: &Table, source: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "{source}");
+    let _ = writeln!(s, "rows       {}", thousands(t.n_rows));
+    let _ = writeln!(s, "features   {} usable", t.n_features);
+    let _ = writeln!(
+        s,
+        "families   {} (column '{}')",
+        t.families.len(),
+        t.label_column
+    );
+    let counts = t.family_counts();
+    let mut order: Vec<usize> = (0..t.families.len()).collect();
+    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+    let w = t.families.iter().map(|f| f.len()).max().unwrap_or(0).max(8);
+    for i in order {
+        let _ = writeln!(
+            s,
+            "  {:<w$}  {:>10}  {:>5.1}%",
+            t.families[i],
+            thousands(counts[i]),
+            100.0 * counts[i] as f64 / t.n_rows as f64
+        );
+    }
+    if !t.report.one_hot.is_empty() {
+        let v: Vec<String> = t
+            .report
+            .one_hot
+            .iter()
+            .map(|o| format!("{} ({} values)", o.name, o.levels))
+            .collect();
+        let _ = writeln!(s, "one-hot    {}", v.join(", "));
+    }
+    let dc = &t.report.dropped_columns;
+    let _ = writeln!(s, "dropped columns ({})", dc.len());
+    let w = dc.iter().map(|d| d.name.len()).max().unwrap_or(0).min(40);
+    for d in dc {
+        let _ = writeln!(
+            s,
+            "  {:<w$}  {:<14} {}",
+            d.name,
+            d.reason.as_str(),
+            d.detail
+        );
+    }
+    let _ = writeln!(s, "{}", t.report);
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench load
+
+/// Peak resident memory of this process in bytes (Linux), after `reset_peak` if called.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn current_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn reset_peak() {
+    // "5" resets the peak RSS (VmHWM) on Linux ≥ 4.0.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Writes the CIC-IDS2018-shaped benchmark CSV (seeded): a timestamp, 80 numeric columns, a label;
+/// a few `Infinity`/`NaN` cells and a header line repeated every 250,000 rows, as in the original
+/// CSE-CIC-IDS2018 day files.
+pub fn generate_cic_like(path: &Path, rows: usize) -> Result<()> {
+    use crate::rng::SplitMix64;
+    let tmp = path.with_extension("csv.tmp");
+    let f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut header = String::from("Timestamp");
+    for j in 0..80 {
+        header.push_str(&format!(",Feature {j:02}"));
+    }
+    header.push_str(",Label\n");
+    w.write_all(header.as_bytes())?;
+    let labels = [
+        ("Benign", 0.70),
+        ("DDOS attack-HOIC", 0.08),
+        ("DoS attacks-Hulk", 0.07),
+        ("Bot", 0.05),
+        ("FTP-BruteForce", 0.04),
+        ("SSH-Bruteforce", 0.03),
+        ("Infilteration", 0.02),
+        ("Brute Force -Web", 0.01),
+    ];
+    let mut g = SplitMix64::new(2018);
+    let mut line = String::with_capacity(1024);
+    for r in 0..rows {
+        if r > 0 && r % 250_000 == 0 {
+            w.write_all(header.as_bytes())?;
+        }
+        line.clear();
+        let u = g.next_f64();
+        let mut acc = 0.0;
+        let mut label = labels[0].0;
+        for (l, p) in labels {
+            acc += p;
+            if u < acc {
+                label = l;
+                break;
+            }
+        }
+        let k = labels.iter().position(|x| x.0 == label).unwrap_or(0) as f64;
+        line.push_str(&format!(
+            "14/02/2018 {:02}:{:02}:{:02}",
+            (r / 3600) % 24,
+            (r / 60) % 60,
+            r % 60
+        ));
+        for j in 0..80 {
+            let z = g.next_normal() + 0.3 * k * ((j % 7) as f64 - 3.0) / 3.0;
+            line.push(',');
+            if j == 15 && g.next_u64() % 2000 == 0 {
+                line.push_str("Infinity");
+            } else if j == 16 && g.next_u64() % 5000 == 0 {
+                line.push_str("NaN");
+            } else if j % 3 == 0 {
+                // counts and ports: integers
+                line.push_str(&((z.abs() * 1000.0) as i64).to_string());
+            } else {
+                line.push_str(&format!("{}", (z * 10f64.powi((j % 5) as i32)) as f32));
+            }
+        }
+        line.push(',');
+        line.push_str(label);
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn bench_load(a: BenchLoadArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.work_dir)?;
+    let cic = a.work_dir.join(format!("cic2018_shaped_{}.csv", a.rows));
+    if !cic.exists() {
+        eprintln!("generating {} ({} rows)…", cic.display(), a.rows);
+        generate_cic_like(&cic, a.rows)?;
+    }
+    if a.generate_only {
+        println!("{}", cic.display());
+        return Ok(());
+    }
+    let kdd = a
+        .data_dir
+        .join("kddcup99_10percent/kddcup.data_10_percent.csv.gz");
+    let mut kdd_opts = LoadOptions::new("attack");
+    kdd_opts.family_map = Some(a.data_dir.join("kddcup99_10percent/attack_family_map.csv"));
+    let cic_opts = LoadOptions::new("Label");
+    println!(
+        "{:<34} {:>9} {:>5} {:>9} {:>9} {:>11} {:>9} {:>10} {:>6}",
+        "file", "rows", "cols", "text MB", "best s", "rows/s", "MB/s", "peak MB", "×f32"
+    );
+    for (path, opts) in [(&kdd, &kdd_opts), (&cic, &cic_opts)] {
+        let text_bytes = uncompressed_len(path)?;
+        let mut best = f64::INFINITY;
+        let mut peak = 0u64;
+        let mut shape = (0, 0);
+        for _ in 0..a.repeat.max(1) {
+            reset_peak();
+            let base = current_rss().unwrap_or(0);
+            let t0 = Instant::now();
+            let t =
+                data::load(path, opts).with_context(|| format!("loading {}", path.display()))?;
+            let secs = t0.elapsed().as_secs_f64();
+            best = best.min(secs);
+            peak = peak.max(peak_rss().unwrap_or(0).saturating_sub(base));
+            shape = (t.n_rows, t.n_features);
+            drop(t);
+        }
+        let f32_bytes = (shape.0 * shape.1 * 4) as f64;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "{:<34} {:>9} {:>5} {:>9.1} {:>9.3} {:>11.0} {:>9.1} {:>10.1} {:>6.2}",
+            name,
+            shape.0,
+            shape.1,
+            text_bytes as f64 / 1e6,
+            best,
+            shape.0 as f64 / best,
+            text_bytes as f64 / 1e6 / best,
+            peak as f64 / 1e6,
+            peak as f64 / f32_bytes
+        );
+    }
+    println!("(peak MB = peak resident memory above the process's baseline during one load; ×f32 = that over the f32 size of the loaded table)");
+    Ok(())
+}
+
+fn uncompressed_len(path: &Path) -> Result<u64> {
+    if path.to_string_lossy().ends_with(".gz") {
+        let f = std::fs::File::open(path)?;
+        let mut d = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
+        Ok(std::io::copy(&mut d, &mut std::io::sink())?)
+    } else {
+        Ok(std::fs::metadata(path)?.len())
+    }
+}

@@ -1,0 +1,7 @@
+//! heldout — a workbench for class-generalizable anomaly detection.
+//!
+//! Layers (imports point down only): `cli` → `data`; `rng` is shared.
+
+pub mod cli;
+pub mod data;
+pub mod rng;
