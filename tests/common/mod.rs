@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests. Tests read the real datasets in `../shared/data`
+//! (CI has them there too) and never copy them into the repository.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+
+/// `../shared/data` next to the repository.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+/// A file of the shared data.
+pub fn shared(rel: &str) -> PathBuf {
+    data_dir().join(rel)
+}
+
+/// The decompressed text of a shared `.csv.gz`.
+pub fn gunzip(rel: &str) -> String {
+    let f = std::fs::File::open(shared(rel)).unwrap();
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(f)
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+/// The header and the first `n` data lines of a shared `.csv.gz` (line endings removed).
+pub fn head_lines(rel: &str, n: usize) -> (String, Vec<String>) {
+    let text = gunzip(rel);
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r').to_string());
+    let header = lines.next().unwrap();
+    (header, lines.take(n).collect())
+}
+
+/// Writes lines (LF-terminated) into a file of a temp dir and returns its path.
+pub fn write_lines(dir: &tempfile::TempDir, name: &str, header: &str, lines: &[String]) -> PathBuf {
+    let mut s = String::with_capacity(lines.len() * 200);
+    s.push_str(header);
+    s.push('\n');
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    let p = dir.path().join(name);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// Family name → row count of a table.
+pub fn counts(t: &heldout::data::Table) -> std::collections::BTreeMap<String, usize> {
+    t.families
+        .iter()
+        .cloned()
+        .zip(t.family_counts())
+        .collect()
+}
+
+/// Builds a name → count map from pairs.
+pub fn expect(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
