@@ -60,3 +60,21 @@ pub fn counts(t: &heldout::data::Table) -> std::collections::BTreeMap<String, us
 pub fn expect(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
+
+/// The header and `n` data lines spread evenly over a shared `.csv.gz` (so that a class-sorted
+/// file still gives every family), in file order.
+pub fn spread_lines(rel: &str, n: usize) -> (String, Vec<String>) {
+    let text = gunzip(rel);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0).trim_end_matches('\r').to_string();
+    let step = (lines.len() / n).max(1);
+    (
+        header,
+        lines
+            .iter()
+            .step_by(step)
+            .take(n)
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect(),
+    )
+}
