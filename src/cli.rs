@@ -12,8 +12,9 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "heldout", version, about, long_about = None)]
 pub struct Cli {
+    /// Without a command, heldout shows its built-in demo dataset.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,8 +164,19 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect(a) => inspect(a),
-        Command::Bench(BenchCommand::Load(a)) => bench_load(a),
+        Some(Command::Inspect(a)) => inspect(a),
+        Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
+        None => {
+            let t = data::demo::table(DemoKind::Tabular, 0);
+            let mut text = inspect_text(&t, "built-in demo (seed 0)");
+            text.push_str("\nfamilies of the demo:\n");
+            for (f, what) in DemoKind::Tabular.describe() {
+                text.push_str(&format!("  {f:<8} {what}\n"));
+            }
+            text.push_str("\nnext: heldout inspect PATH --label COLUMN   (heldout --help for more)\n");
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 

@@ -192,3 +192,22 @@ fn two_d(g: &mut SplitMix64, rows: &mut Vec<(String, Vec<f32>)>) {
         rows.push(("Halo".into(), p(2.0 + r * t.cos(), 0.5 + r * t.sin())));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_table_and_every_family_named_in_the_docs() {
+        for kind in [DemoKind::Tabular, DemoKind::TwoD] {
+            let a = table(kind, 7);
+            assert_eq!(a, table(kind, 7));
+            assert_ne!(a.features, table(kind, 8).features);
+            let mut named: Vec<&str> = kind.describe().iter().map(|(f, _)| *f).collect();
+            named.sort();
+            assert_eq!(a.families, named);
+            assert!(a.features.iter().all(|x| x.is_finite()));
+        }
+        assert_eq!(table(DemoKind::TwoD, 0).n_features, 2);
+    }
+}
