@@ -173,7 +173,9 @@ fn run(cli: Cli) -> Result<()> {
             for (f, what) in DemoKind::Tabular.describe() {
                 text.push_str(&format!("  {f:<8} {what}\n"));
             }
-            text.push_str("\nnext: heldout inspect PATH --label COLUMN   (heldout --help for more)\n");
+            text.push_str(
+                "\nnext: heldout inspect PATH --label COLUMN   (heldout --help for more)\n",
+            );
             print!("{text}");
             Ok(())
         }
@@ -376,7 +378,7 @@ pub fn generate_cic_like(path: &Path, rows: usize) -> Result<()> {
                 // counts and ports: integers
                 line.push_str(&((z.abs() * 1000.0) as i64).to_string());
             } else {
-                line.push_str(&format!("{}", (z * 10f64.powi((j % 5) as i32)) as f32));
+                line.push_str(&format!("{}", (z * 10f64.powi(j % 5)) as f32));
             }
         }
         line.push(',');

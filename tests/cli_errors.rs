@@ -91,7 +91,8 @@ fn family_map_leaving_labels_unmapped_lists_them_unless_kept() {
     let dir = tempfile::tempdir().unwrap();
     let map = dir.path().join("partial_map.csv");
     // CIC-IDS2017's map without the two rarest labels.
-    let full = std::fs::read_to_string(shared("cicids2017_improved_sample/family_map.csv")).unwrap();
+    let full =
+        std::fs::read_to_string(shared("cicids2017_improved_sample/family_map.csv")).unwrap();
     let partial: String = full
         .lines()
         .filter(|l| !l.starts_with("Heartbleed") && !l.starts_with("Infiltration,"))
@@ -102,10 +103,23 @@ fn family_map_leaving_labels_unmapped_lists_them_unless_kept() {
     let (ps, ms) = (p.to_str().unwrap(), map.to_str().unwrap());
     fails_with(
         &["inspect", ps, "--label", "Label", "--family-map", ms],
-        &["partial_map.csv", "2 label(s)", "'Heartbleed'", "'Infiltration'", "--keep-unmapped"],
+        &[
+            "partial_map.csv",
+            "2 label(s)",
+            "'Heartbleed'",
+            "'Infiltration'",
+            "--keep-unmapped",
+        ],
     );
     let (code, out, _) = heldout(&[
-        "inspect", ps, "--label", "Label", "--family-map", ms, "--keep-unmapped", "--json",
+        "inspect",
+        ps,
+        "--label",
+        "Label",
+        "--family-map",
+        ms,
+        "--keep-unmapped",
+        "--json",
     ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -117,7 +131,10 @@ fn family_map_leaving_labels_unmapped_lists_them_unless_kept() {
 
 #[test]
 fn fewer_than_two_families() {
-    let (h, lines) = head_lines("cicids2017_improved_sample/cicids2017_improved_sample.csv.gz", 50);
+    let (h, lines) = head_lines(
+        "cicids2017_improved_sample/cicids2017_improved_sample.csv.gz",
+        50,
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = write_lines(&dir, "benign_only.csv", &h, &lines);
     fails_with(
@@ -130,10 +147,18 @@ fn fewer_than_two_families() {
 fn no_numeric_feature_columns() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("text.csv");
-    std::fs::write(&p, "Src IP,Timestamp,Label\n10.0.0.1,2017-07-06 12:00:00,a\n10.0.0.2,2017-07-06 12:00:01,b\n").unwrap();
+    std::fs::write(
+        &p,
+        "Src IP,Timestamp,Label\n10.0.0.1,2017-07-06 12:00:00,a\n10.0.0.2,2017-07-06 12:00:01,b\n",
+    )
+    .unwrap();
     fails_with(
         &["inspect", p.to_str().unwrap(), "--label", "Label"],
-        &["text.csv", "no usable numeric feature column", "Src IP (identifier)"],
+        &[
+            "text.csv",
+            "no usable numeric feature column",
+            "Src IP (identifier)",
+        ],
     );
 }
 
@@ -141,7 +166,14 @@ fn no_numeric_feature_columns() {
 fn drop_of_an_unknown_column_and_a_missing_label_flag() {
     let p = shared("satimage/satimage.csv.gz");
     fails_with(
-        &["inspect", p.to_str().unwrap(), "--label", "target", "--drop", "A01"],
+        &[
+            "inspect",
+            p.to_str().unwrap(),
+            "--label",
+            "target",
+            "--drop",
+            "A01",
+        ],
         &["'A01'", "did you mean 'A1'"],
     );
     fails_with(&["inspect", p.to_str().unwrap()], &["--label"]);
@@ -150,7 +182,13 @@ fn drop_of_an_unknown_column_and_a_missing_label_flag() {
 #[test]
 fn json_output_has_families_and_the_cleaning_report() {
     let p = shared("unsw_nb15/UNSW_NB15_82332.csv.gz");
-    let (code, out, err) = heldout(&["inspect", p.to_str().unwrap(), "--label", "attack_cat", "--json"]);
+    let (code, out, err) = heldout(&[
+        "inspect",
+        p.to_str().unwrap(),
+        "--label",
+        "attack_cat",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rows"], 82332);

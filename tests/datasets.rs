@@ -41,7 +41,15 @@ fn cicids2017_sample_with_family_map() {
             .find(|d| d.name == n)
             .map(|d| d.reason)
     };
-    for id in ["id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Dst Port", "Timestamp"] {
+    for id in [
+        "id",
+        "Flow ID",
+        "Src IP",
+        "Src Port",
+        "Dst IP",
+        "Dst Port",
+        "Timestamp",
+    ] {
         assert_eq!(reason(id), Some(DropReason::Identifier), "{id}");
     }
     for c in ["Bwd URG Flags", "Subflow Bwd Packets", "Attempted Category"] {
@@ -132,15 +140,33 @@ fn nsl_kdd_three_files() {
     for (file, e) in [
         (
             "nsl_kdd/KDDTrain+_20Percent.csv.gz",
-            [("normal", 13449), ("DoS", 9234), ("Probe", 2289), ("R2L", 209), ("U2R", 11)],
+            [
+                ("normal", 13449),
+                ("DoS", 9234),
+                ("Probe", 2289),
+                ("R2L", 209),
+                ("U2R", 11),
+            ],
         ),
         (
             "nsl_kdd/KDDTest+.csv.gz",
-            [("normal", 9711), ("DoS", 7460), ("R2L", 2885), ("Probe", 2421), ("U2R", 67)],
+            [
+                ("normal", 9711),
+                ("DoS", 7460),
+                ("R2L", 2885),
+                ("Probe", 2421),
+                ("U2R", 67),
+            ],
         ),
         (
             "nsl_kdd/KDDTest-21.csv.gz",
-            [("DoS", 4344), ("R2L", 2885), ("Probe", 2402), ("normal", 2152), ("U2R", 67)],
+            [
+                ("DoS", 4344),
+                ("R2L", 2885),
+                ("Probe", 2402),
+                ("normal", 2152),
+                ("U2R", 67),
+            ],
         ),
     ] {
         let mut o = opts("attack", map);
@@ -208,7 +234,13 @@ fn arrhythmia_keeps_every_patient_when_imputing() {
         .iter()
         .map(|c| (c.column.clone(), c.cells.question))
         .collect();
-    for (col, n) in [("J", 376), ("P", 22), ("T", 8), ("QRST", 1), ("heartrate", 1)] {
+    for (col, n) in [
+        ("J", 376),
+        ("P", 22),
+        ("T", 8),
+        ("QRST", 1),
+        ("heartrate", 1),
+    ] {
         assert!(q.contains(&(col.to_string(), n)), "{col}: {q:?}");
     }
     assert_eq!(t.report.cells.question, 408);
@@ -306,13 +338,13 @@ fn pendigits() {
 #[test]
 fn protocol_cleaning_matches_the_reference_fixtures() {
     let fx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            data_dir().join("../reference/results/protocol_fixtures.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(data_dir().join("../reference/results/protocol_fixtures.json"))
+            .unwrap(),
     )
     .unwrap();
-    let cases: [(&str, &str, &str, Option<&str>, &[&str]); 4] = [
+    // (fixture key, file, label column, family map, columns the protocol removes by name)
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a [&'a str]);
+    let cases: [Case; 4] = [
         (
             "cicids2017",
             "cicids2017_improved_sample/cicids2017_improved_sample.csv.gz",
@@ -320,7 +352,13 @@ fn protocol_cleaning_matches_the_reference_fixtures() {
             Some("cicids2017_improved_sample/family_map.csv"),
             &[],
         ),
-        ("unsw_nb15", "unsw_nb15/UNSW_NB15_82332.csv.gz", "attack_cat", None, &[]),
+        (
+            "unsw_nb15",
+            "unsw_nb15/UNSW_NB15_82332.csv.gz",
+            "attack_cat",
+            None,
+            &[],
+        ),
         (
             "ciciot2023",
             "ciciot2023_sample/ciciot2023_sample.csv.gz",

@@ -44,7 +44,14 @@ fn bad_cells_are_counted_by_kind_and_rows_dropped_or_imputed() {
     let t = load(&p, &LoadOptions::new("Label")).unwrap();
     let c = &t.report.cells;
     assert_eq!(
-        (c.pos_inf, c.neg_inf, c.nan, c.question, c.empty, c.non_numeric),
+        (
+            c.pos_inf,
+            c.neg_inf,
+            c.nan,
+            c.question,
+            c.empty,
+            c.non_numeric
+        ),
         (2, 2, 1, 1, 1, 1)
     );
     assert_eq!(t.report.rows_dropped_missing, 8);
@@ -78,8 +85,16 @@ fn header_lines_repeated_inside_the_data_are_removed_and_located() {
     damaged.insert(100, h.clone());
     damaged.insert(201, h.clone());
     let dir = tempfile::tempdir().unwrap();
-    let clean = load(&write_lines(&dir, "a.csv", &h, &lines), &LoadOptions::new("Label")).unwrap();
-    let t = load(&write_lines(&dir, "b.csv", &h, &damaged), &LoadOptions::new("Label")).unwrap();
+    let clean = load(
+        &write_lines(&dir, "a.csv", &h, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
+    let t = load(
+        &write_lines(&dir, "b.csv", &h, &damaged),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     assert_eq!(t.report.repeated_header_lines, 2);
     // header = line 1, data line k = line k+1
     assert_eq!(t.report.repeated_header_at, vec![102, 203]);
@@ -91,7 +106,11 @@ fn header_lines_repeated_inside_the_data_are_removed_and_located() {
 fn crlf_endings_and_a_utf8_bom_change_nothing() {
     let (h, lines) = cic_slice(200);
     let dir = tempfile::tempdir().unwrap();
-    let clean = load(&write_lines(&dir, "a.csv", &h, &lines), &LoadOptions::new("Label")).unwrap();
+    let clean = load(
+        &write_lines(&dir, "a.csv", &h, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     let mut s = String::from("\u{feff}");
     s.push_str(&h);
     s.push_str("\r\n");
@@ -112,7 +131,11 @@ fn crlf_endings_and_a_utf8_bom_change_nothing() {
 fn labels_with_stray_whitespace_are_stripped_and_counted() {
     let (h, lines) = cic_slice(200);
     let dir = tempfile::tempdir().unwrap();
-    let clean = load(&write_lines(&dir, "a.csv", &h, &lines), &LoadOptions::new("Label")).unwrap();
+    let clean = load(
+        &write_lines(&dir, "a.csv", &h, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     let j = col_index(&h, "Label");
     let damaged: Vec<String> = lines
         .iter()
@@ -126,7 +149,11 @@ fn labels_with_stray_whitespace_are_stripped_and_counted() {
             }
         })
         .collect();
-    let t = load(&write_lines(&dir, "b.csv", &h, &damaged), &LoadOptions::new("Label")).unwrap();
+    let t = load(
+        &write_lines(&dir, "b.csv", &h, &damaged),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     assert_eq!(t.families, clean.families);
     assert_eq!(t.family, clean.family);
     assert_eq!(t.report.labels_stripped, 67);
@@ -140,7 +167,11 @@ fn identifier_columns_are_found_by_name_and_by_content() {
         .replace("Src IP", "Origin Host")
         .replace("Timestamp", "When");
     let dir = tempfile::tempdir().unwrap();
-    let t = load(&write_lines(&dir, "a.csv", &h2, &lines), &LoadOptions::new("Label")).unwrap();
+    let t = load(
+        &write_lines(&dir, "a.csv", &h2, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     let get = |n: &str| {
         t.report
             .dropped_columns
@@ -157,12 +188,19 @@ fn identifier_columns_are_found_by_name_and_by_content() {
     let when = get("When");
     assert_eq!(when.reason, DropReason::Identifier);
     assert!(when.detail.contains("timestamps"), "{}", when.detail);
-    assert!(!t.feature_names.iter().any(|n| n == "Origin Host" || n == "When"));
+    assert!(!t
+        .feature_names
+        .iter()
+        .any(|n| n == "Origin Host" || n == "When"));
 
     // A running row number under another name (UNSW-NB15's id counts 1, 2, 3, …).
     let (h, lines) = head_lines(UNSW, 300);
     let h2 = h.replacen("id,", "row_no,", 1);
-    let t = load(&write_lines(&dir, "u.csv", &h2, &lines), &LoadOptions::new("attack_cat")).unwrap();
+    let t = load(
+        &write_lines(&dir, "u.csv", &h2, &lines),
+        &LoadOptions::new("attack_cat"),
+    )
+    .unwrap();
     let d = t
         .report
         .dropped_columns
@@ -227,7 +265,11 @@ fn lines_with_the_wrong_field_count_are_removed_and_located() {
     lines[9] = lines[9].rsplit_once(',').unwrap().0.to_string(); // one field short
     lines[20] = format!("{},extra", lines[20]);
     let dir = tempfile::tempdir().unwrap();
-    let t = load(&write_lines(&dir, "a.csv", &h, &lines), &LoadOptions::new("Label")).unwrap();
+    let t = load(
+        &write_lines(&dir, "a.csv", &h, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     assert_eq!(t.report.wrong_field_count_lines, 2);
     assert_eq!(t.report.wrong_field_count_at, vec![(11, 90), (22, 92)]);
     assert_eq!(t.n_rows, 98);
@@ -237,7 +279,11 @@ fn lines_with_the_wrong_field_count_are_removed_and_located() {
 fn a_folder_of_csvs_sharing_a_header_loads_as_one_table() {
     let (h, lines) = cic_slice(600);
     let dir = tempfile::tempdir().unwrap();
-    let whole = load(&write_lines(&dir, "whole.csv", &h, &lines), &LoadOptions::new("Label")).unwrap();
+    let whole = load(
+        &write_lines(&dir, "whole.csv", &h, &lines),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap();
     let days = tempfile::tempdir().unwrap();
     write_lines(&days, "Monday.csv", &h, &lines[..200]);
     write_lines(&days, "Tuesday.csv", &h, &lines[200..450]);
@@ -251,8 +297,15 @@ fn a_folder_of_csvs_sharing_a_header_loads_as_one_table() {
     assert_eq!(t.features, whole.features);
     assert_eq!(t.family, whole.family);
     // A file with another header is an error naming it.
-    write_lines(&days, "Thursday.csv", &h.replace("Flow Duration", "Duration"), &lines[..5]);
-    let e = load(days.path(), &LoadOptions::new("Label")).unwrap_err().to_string();
+    write_lines(
+        &days,
+        "Thursday.csv",
+        &h.replace("Flow Duration", "Duration"),
+        &lines[..5],
+    );
+    let e = load(days.path(), &LoadOptions::new("Label"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Thursday.csv") && e.contains("Duration"), "{e}");
 }
 
@@ -290,10 +343,13 @@ fn duplicates_are_counted_and_optionally_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let p = write_lines(&dir, "a.csv", &h, &lines);
     let t = load(&p, &LoadOptions::new("Label")).unwrap();
-    let base = load(&write_lines(&dir, "b.csv", &h, &lines[..100]), &LoadOptions::new("Label"))
-        .unwrap()
-        .report
-        .duplicate_rows;
+    let base = load(
+        &write_lines(&dir, "b.csv", &h, &lines[..100]),
+        &LoadOptions::new("Label"),
+    )
+    .unwrap()
+    .report
+    .duplicate_rows;
     assert_eq!(t.report.duplicate_rows, base + 1);
     let mut o = LoadOptions::new("Label");
     o.drop_duplicates = true;

@@ -27,7 +27,13 @@ fn scalers_match_scikit_learn_on_shared_files() {
         for (name, kind) in [
             ("zscore", ScalerKind::ZScore),
             ("minmax", ScalerKind::MinMax),
-            ("robust_5_95", ScalerKind::Robust { low: 5.0, high: 95.0 }),
+            (
+                "robust_5_95",
+                ScalerKind::Robust {
+                    low: 5.0,
+                    high: 95.0,
+                },
+            ),
         ] {
             let s = Scaler::fit(kind, &t.features, t.n_features, &fit_rows).unwrap();
             let want = &case[name];
@@ -35,15 +41,26 @@ fn scalers_match_scikit_learn_on_shared_files() {
             for j in 0..t.n_features {
                 let c = want["centre"][j].as_f64().unwrap();
                 let sc = want["scale"][j].as_f64().unwrap();
-                assert!(close(s.centre[j], c), "{key} {name} centre[{j}]: {} vs {c}", s.centre[j]);
-                assert!(close(s.scale[j], sc), "{key} {name} scale[{j}]: {} vs {sc}", s.scale[j]);
+                assert!(
+                    close(s.centre[j], c),
+                    "{key} {name} centre[{j}]: {} vs {c}",
+                    s.centre[j]
+                );
+                assert!(
+                    close(s.scale[j], sc),
+                    "{key} {name} scale[{j}]: {} vs {sc}",
+                    s.scale[j]
+                );
             }
             let got = s.transform(&t.features, &apply);
             for (i, row) in want["transformed"].as_array().unwrap().iter().enumerate() {
                 for j in 0..t.n_features {
                     let w = row[j].as_f64().unwrap() as f32;
                     let g = got[i * t.n_features + j];
-                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{key} {name} [{i},{j}]: {g} vs {w}");
+                    assert!(
+                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "{key} {name} [{i},{j}]: {g} vs {w}"
+                    );
                 }
             }
         }

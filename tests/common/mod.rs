@@ -49,11 +49,7 @@ pub fn write_lines(dir: &tempfile::TempDir, name: &str, header: &str, lines: &[S
 
 /// Family name → row count of a table.
 pub fn counts(t: &heldout::data::Table) -> std::collections::BTreeMap<String, usize> {
-    t.families
-        .iter()
-        .cloned()
-        .zip(t.family_counts())
-        .collect()
+    t.families.iter().cloned().zip(t.family_counts()).collect()
 }
 
 /// Builds a name → count map from pairs.
