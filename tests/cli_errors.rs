@@ -213,3 +213,21 @@ fn demo_inspects_without_a_file() {
     assert_eq!(v["features"], 2);
     assert_eq!(v["families"].as_object().unwrap().len(), 5);
 }
+
+#[test]
+fn text_that_is_not_utf8_names_the_row_and_open_quotes_are_malformed_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("latin1.csv");
+    std::fs::write(&p, b"a,b,Label\n1,2,x\n3,4,caf\xe9\n5,6,y\n").unwrap();
+    fails_with(
+        &["inspect", p.to_str().unwrap(), "--label", "Label"],
+        &["latin1.csv", "data row 2", "UTF-8"],
+    );
+    let p = dir.path().join("quote.csv");
+    std::fs::write(&p, "a,b,Label\n1,2,\"x\n3,4,y\n5,6,z\n7,8,x\n").unwrap();
+    let (code, out, err) = heldout(&["inspect", p.to_str().unwrap(), "--label", "Label", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cleaning"]["wrong_field_count_lines"], 1);
+    assert_eq!(v["rows"], 3);
+}

@@ -241,7 +241,7 @@ fn open_text(file: &Path) -> Result<(Box<dyn Read>, u64)> {
 /// `.2`, … as pandas does; the original CIC-IDS2017 CSVs repeat `Fwd Header Length`).
 fn header_names(line: &[u8]) -> Vec<String> {
     let mut spans = Vec::new();
-    split_fields(line, &mut spans);
+    let _ = split_fields(line, &mut spans); // an open quote in a header keeps its text
     let mut seen: HashMap<String, usize> = HashMap::new();
     spans
         .iter()
@@ -667,9 +667,21 @@ impl Builder {
             .with_parse_options(parse)
             .into_reader_with_file_handle(Cursor::new(text))
             .finish()
-            .map_err(|e| DataError::Parse {
-                path: file.to_path_buf(),
-                detail: e.to_string(),
+            .map_err(|e| {
+                if let Err(u) = std::str::from_utf8(text) {
+                    let row = self.n_rows
+                        + memchr::memchr_iter(b'\n', &text[..u.valid_up_to()]).count()
+                        + 1;
+                    return DataError::NotTabular {
+                        path: file.to_path_buf(),
+                        what: format!("data row {row} is not UTF-8 text; save the file as UTF-8"),
+                    };
+                }
+                DataError::Parse {
+                    path: file.to_path_buf(),
+                    // polars' first line; the rest suggests Python options
+                    detail: e.to_string().lines().next().unwrap_or_default().to_string(),
+                }
             })?;
         if df.height() != rows {
             return Err(DataError::Parse {
@@ -937,6 +949,7 @@ impl Builder {
             .enumerate()
             .map(|(i, f)| (f.as_str(), i as u32))
             .collect();
+        // Indexing cannot fail: `fam_index` was built from `fam_of_label` itself.
         let label_fam: Vec<u32> = fam_of_label.iter().map(|f| fam_index[f.as_str()]).collect();
         const NONE: u32 = u32::MAX;
         let mut row_fam: Vec<u32> = self
@@ -1299,7 +1312,7 @@ impl Builder {
         let pos_of: HashMap<usize, &Vec<u32>> = onehot.iter().map(|(j, p, _)| (*j, p)).collect();
         for (c, (j, level, _)) in onehot_cols.iter().enumerate() {
             let codes = &self.text_codes[*j];
-            let pos = pos_of[j];
+            let pos = pos_of[j]; // cannot fail: every one-hot column comes from `onehot`
             for (i, &r) in rows.iter().enumerate() {
                 let code = codes[r];
                 if code != MISSING && pos[code as usize] == *level {

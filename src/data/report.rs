@@ -127,7 +127,7 @@ pub struct CleaningReport {
     pub repeated_header_lines: u64,
     /// 1-based line numbers of the first few repeated headers.
     pub repeated_header_at: Vec<u64>,
-    /// Lines whose field count differs from the header's; removed.
+    /// Lines whose field count differs from the header's, or with a quote left open; removed.
     pub wrong_field_count_lines: u64,
     /// (1-based line number, fields found) of the first few.
     pub wrong_field_count_at: Vec<(u64, usize)>,

@@ -111,8 +111,9 @@ fn is_number(f: &[u8]) -> bool {
     i == n
 }
 
-/// Splits one line (no line terminator) into fields, honouring double quotes.
-pub(crate) fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) {
+/// Splits one line (no line terminator) into fields, honouring double quotes. Returns false
+/// when a quote is left open (a malformed line: fields spanning lines are not supported).
+pub(crate) fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) -> bool {
     out.clear();
     if memchr::memchr(b'"', line).is_none() {
         let mut start = 0;
@@ -121,7 +122,7 @@ pub(crate) fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) {
             start = pos + 1;
         }
         out.push((start, line.len()));
-        return;
+        return true;
     }
     let mut start = 0;
     let mut in_quotes = false;
@@ -136,6 +137,7 @@ pub(crate) fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) {
         }
     }
     out.push((start, line.len()));
+    !in_quotes
 }
 
 /// Per-column token counts of a stretch of data.
@@ -215,8 +217,8 @@ impl Scanner {
                 }
                 continue;
             }
-            split_fields(line, &mut self.fields);
-            if self.fields.len() != self.n_fields {
+            let balanced = split_fields(line, &mut self.fields);
+            if !balanced || self.fields.len() != self.n_fields {
                 self.issues.wrong_fields += 1;
                 if self.issues.wrong_fields_at.len() < KEEP_AT {
                     self.issues
