@@ -337,48 +337,8 @@ fn pendigits() {
 /// and families as the PyTorch reference (`protocol_fixtures.json`, written by its `fixtures.py`).
 #[test]
 fn protocol_cleaning_matches_the_reference_fixtures() {
-    let fx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data_dir().join("../reference/results/protocol_fixtures.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    // (fixture key, file, label column, family map, columns the protocol removes by name)
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a [&'a str]);
-    let cases: [Case; 4] = [
-        (
-            "cicids2017",
-            "cicids2017_improved_sample/cicids2017_improved_sample.csv.gz",
-            "Label",
-            Some("cicids2017_improved_sample/family_map.csv"),
-            &[],
-        ),
-        (
-            "unsw_nb15",
-            "unsw_nb15/UNSW_NB15_82332.csv.gz",
-            "attack_cat",
-            None,
-            &[],
-        ),
-        (
-            "ciciot2023",
-            "ciciot2023_sample/ciciot2023_sample.csv.gz",
-            "label_multiclass",
-            None,
-            &[],
-        ),
-        (
-            "nsl_kdd",
-            "nsl_kdd/KDDTrain+_20Percent.csv.gz",
-            "attack",
-            Some("nsl_kdd/attack_family_map.csv"),
-            &["difficulty"],
-        ),
-    ];
-    for (key, file, label, map, drop) in cases {
-        let mut o = opts(label, map);
-        o.min_family_rows = 50;
-        o.drop_columns = drop.iter().map(|s| s.to_string()).collect();
-        let t = load(&shared(file), &o).unwrap();
+    let fx = protocol_fixtures();
+    for (key, t) in protocol_tables() {
         let f = &fx[key];
         let names: Vec<String> = serde_json::from_value(f["feature_names"].clone()).unwrap();
         assert_eq!(t.feature_names, names, "{key}: feature columns");

@@ -4,54 +4,13 @@
 
 mod common;
 use common::*;
-use heldout::data::{load, LoadOptions};
 use heldout::split::{digest_text, protocol_split};
 use sha2::{Digest, Sha256};
 
 #[test]
 fn splits_match_the_reference_on_every_dataset_and_seed() {
-    let fx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data_dir().join("../reference/results/protocol_fixtures.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a [&'a str]);
-    let cases: [Case; 4] = [
-        (
-            "cicids2017",
-            "cicids2017_improved_sample/cicids2017_improved_sample.csv.gz",
-            "Label",
-            Some("cicids2017_improved_sample/family_map.csv"),
-            &[],
-        ),
-        (
-            "unsw_nb15",
-            "unsw_nb15/UNSW_NB15_82332.csv.gz",
-            "attack_cat",
-            None,
-            &[],
-        ),
-        (
-            "ciciot2023",
-            "ciciot2023_sample/ciciot2023_sample.csv.gz",
-            "label_multiclass",
-            None,
-            &[],
-        ),
-        (
-            "nsl_kdd",
-            "nsl_kdd/KDDTrain+_20Percent.csv.gz",
-            "attack",
-            Some("nsl_kdd/attack_family_map.csv"),
-            &["difficulty"],
-        ),
-    ];
-    for (key, file, label, map, drop) in cases {
-        let mut o = LoadOptions::new(label);
-        o.family_map = map.map(shared);
-        o.min_family_rows = 50;
-        o.drop_columns = drop.iter().map(|s| s.to_string()).collect();
-        let t = load(&shared(file), &o).unwrap();
+    let fx = protocol_fixtures();
+    for (key, t) in protocol_tables() {
         for seed in 0..3u64 {
             let want = &fx[key]["seeds"][seed.to_string()];
             let sp = protocol_split(&t, seed);

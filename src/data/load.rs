@@ -447,6 +447,8 @@ struct Builder {
     label_idx: usize,
     /// Whether column kinds were settled from the first chunk.
     settled: bool,
+    /// Keep columns whose content looks like identifiers.
+    keep_ids: bool,
     num: Vec<Vec<f32>>,
     /// Running-id detection: the last value while the column still counts up by one.
     running: Vec<Option<f64>>,
@@ -537,6 +539,17 @@ fn looks_like_ip(s: &str) -> bool {
     s.matches(':').count() >= 2 && s.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
 }
 
+/// Why text values identify a flow or a moment rather than describe behaviour, if they do.
+fn identifier_by_content(samples: &[String]) -> Option<String> {
+    if let Some(s) = samples.iter().find(|s| looks_like_ip(s)) {
+        return Some(format!("values look like IP addresses ({s})"));
+    }
+    samples
+        .iter()
+        .find(|s| looks_like_time(s))
+        .map(|s| format!("values look like timestamps ({s})"))
+}
+
 fn looks_like_time(s: &str) -> bool {
     let b = s.as_bytes();
     let date = b
@@ -588,6 +601,7 @@ impl Builder {
             kinds,
             label_idx,
             settled: false,
+            keep_ids: opts.keep_identifiers,
             num: vec![Vec::new(); d],
             running: vec![None; d],
             text_codes: vec![Vec::new(); d],
@@ -601,7 +615,7 @@ impl Builder {
     }
 
     /// Settles numeric vs text per column from the first chunk's tokens.
-    fn settle(&mut self, toks: &[ColumnTokens], opts_keep_ids: bool) {
+    fn settle(&mut self, toks: &[ColumnTokens]) {
         for (j, t) in toks.iter().enumerate() {
             if self.kinds[j] != Kind::Numeric {
                 continue;
@@ -611,17 +625,9 @@ impl Builder {
             let present = t.numbers + t.text;
             if t.text > 0 && (t.text * 100 > present || t.numbers == 0) {
                 self.kinds[j] = Kind::Text;
-                if !opts_keep_ids {
-                    if let Some(s) = t.samples.iter().find(|s| looks_like_ip(s)) {
-                        self.kinds[j] = Kind::Skip(
-                            DropReason::Identifier,
-                            format!("values look like IP addresses ({s})"),
-                        );
-                    } else if let Some(s) = t.samples.iter().find(|s| looks_like_time(s)) {
-                        self.kinds[j] = Kind::Skip(
-                            DropReason::Identifier,
-                            format!("values look like timestamps ({s})"),
-                        );
+                if !self.keep_ids {
+                    if let Some(why) = identifier_by_content(&t.samples) {
+                        self.kinds[j] = Kind::Skip(DropReason::Identifier, why);
                     }
                 }
             }
@@ -651,7 +657,7 @@ impl Builder {
         file: &Path,
     ) -> Result<()> {
         if !self.settled {
-            self.settle(toks, false);
+            self.settle(toks);
         }
         let projection: Vec<usize> = (0..self.names.len())
             .filter(|&j| !matches!(self.kinds[j], Kind::Skip(..)))
@@ -719,16 +725,10 @@ impl Builder {
                         if let Ok(ca) = s.str() {
                             let samples: Vec<String> =
                                 ca.iter().flatten().take(64).map(String::from).collect();
-                            if let Some(s) = samples.iter().find(|s| looks_like_ip(s)) {
-                                self.kinds[j] = Kind::Skip(
-                                    DropReason::Identifier,
-                                    format!("values look like IP addresses ({s})"),
-                                );
-                            } else if let Some(s) = samples.iter().find(|s| looks_like_time(s)) {
-                                self.kinds[j] = Kind::Skip(
-                                    DropReason::Identifier,
-                                    format!("values look like timestamps ({s})"),
-                                );
+                            if let Some(why) = identifier_by_content(&samples) {
+                                if !self.keep_ids {
+                                    self.kinds[j] = Kind::Skip(DropReason::Identifier, why);
+                                }
                             }
                         }
                     }

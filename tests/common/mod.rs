@@ -74,3 +74,65 @@ pub fn spread_lines(rel: &str, n: usize) -> (String, Vec<String>) {
             .collect(),
     )
 }
+
+/// The four datasets of the reference protocol (PROTOCOL.md §1), loaded with its cleaning:
+/// (fixture key, table).
+pub fn protocol_tables() -> Vec<(&'static str, heldout::data::Table)> {
+    // (fixture key, file, label column, family map, columns the protocol removes by name)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static [&'static str],
+    );
+    let cases: [Case; 4] = [
+        (
+            "cicids2017",
+            "cicids2017_improved_sample/cicids2017_improved_sample.csv.gz",
+            "Label",
+            Some("cicids2017_improved_sample/family_map.csv"),
+            &[],
+        ),
+        (
+            "unsw_nb15",
+            "unsw_nb15/UNSW_NB15_82332.csv.gz",
+            "attack_cat",
+            None,
+            &[],
+        ),
+        (
+            "ciciot2023",
+            "ciciot2023_sample/ciciot2023_sample.csv.gz",
+            "label_multiclass",
+            None,
+            &[],
+        ),
+        (
+            "nsl_kdd",
+            "nsl_kdd/KDDTrain+_20Percent.csv.gz",
+            "attack",
+            Some("nsl_kdd/attack_family_map.csv"),
+            &["difficulty"],
+        ),
+    ];
+    cases
+        .iter()
+        .map(|&(key, file, label, map, drop)| {
+            let mut o = heldout::data::LoadOptions::new(label);
+            o.family_map = map.map(shared);
+            o.min_family_rows = 50;
+            o.drop_columns = drop.iter().map(|s| s.to_string()).collect();
+            (key, heldout::data::load(&shared(file), &o).unwrap())
+        })
+        .collect()
+}
+
+/// `../shared/reference/results/protocol_fixtures.json`.
+pub fn protocol_fixtures() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(data_dir().join("../reference/results/protocol_fixtures.json"))
+            .unwrap(),
+    )
+    .unwrap()
+}
