@@ -21,9 +21,20 @@ pub struct Cli {
 pub enum Command {
     /// Load a dataset, clean it, and report what is in it.
     Inspect(InspectArgs),
+    /// Check an experiment file without training and print its plan.
+    Validate(ValidateArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The experiment file (RON).
+    pub file: PathBuf,
+    /// Episodes to show per rotation.
+    #[arg(long, default_value_t = 3)]
+    pub episodes: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -165,6 +176,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect(a)) => inspect(a),
+        Some(Command::Validate(a)) => validate(a),
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         None => {
             let t = data::demo::table(DemoKind::Tabular, 0);
@@ -294,6 +306,18 @@ pub fn inspect_text(t: &Table, source: &str) -> String {
     }
     let _ = writeln!(s, "{}", t.report);
     s
+}
+
+fn validate(a: ValidateArgs) -> Result<()> {
+    use crate::experiment::{plan_load_data, Experiment, Plan};
+    let exp = Experiment::read(&a.file)?;
+    let base = a.file.parent().unwrap_or(Path::new("."));
+    let table =
+        plan_load_data(&exp, base).with_context(|| format!("{}: data", a.file.display()))?;
+    let plan =
+        Plan::build(&exp, &table, a.episodes).with_context(|| a.file.display().to_string())?;
+    print!("{}", plan.to_text(&exp, &table));
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

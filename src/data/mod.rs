@@ -19,5 +19,5 @@ pub use report::{
     CellCounts, CleaningReport, ColumnCells, DropReason, DroppedColumn, FileRead, MissingPolicy,
     OneHotColumn,
 };
-pub use scale::{Imputer, Scaler, ScalerKind};
+pub use scale::{quantile_sorted, Imputer, Scaler, ScalerKind};
 pub use table::{FamilyId, Table};

@@ -41,7 +41,7 @@ fn fix_zero(s: f64) -> f64 {
 }
 
 /// numpy's `quantile(.., method='linear')` of sorted values, `p` in `[0, 1]`.
-pub(crate) fn quantile_sorted(v: &[f64], p: f64) -> f64 {
+pub fn quantile_sorted(v: &[f64], p: f64) -> f64 {
     let n = v.len();
     if n == 0 {
         return f64::NAN;

@@ -4,6 +4,16 @@
 //! protocol (`../shared/reference/PROTOCOL.md` §4), bit for bit. Roles, pools, episodes and
 //! the experiment file build on it.
 
+mod episodes;
+mod roles;
+mod spec;
+mod task;
+
+pub use episodes::{Curriculum, Episode, EpisodeSampler, EpisodeSpec, Priority};
+pub use roles::{FewShot, HeldOut, ResolvedRoles, Roles, Rotation};
+pub use spec::{Fraction, PoolSpec, SplitSpec};
+pub use task::{build_task, Pool, Task};
+
 use crate::data::{FamilyId, Table};
 use crate::rng::SplitMix64;
 
@@ -28,6 +38,11 @@ pub fn permutation(n: usize, seed: u64, family: u64) -> Vec<usize> {
 /// [`permutation`]) into `floor(2n/3)` train, `floor(n/6)` validation and the rest test rows.
 /// Indexed by [`FamilyId`].
 pub fn protocol_split(table: &Table, seed: u64) -> Vec<FamilySplit> {
+    split_with(table, seed, &SplitSpec::default())
+}
+
+/// [`protocol_split`] with other fractions: `floor(n·train)`, `floor(n·val)`, the rest.
+pub fn split_with(table: &Table, seed: u64, spec: &SplitSpec) -> Vec<FamilySplit> {
     let mut rows: Vec<Vec<usize>> = vec![Vec::new(); table.families.len()];
     for (r, &f) in table.family.iter().enumerate() {
         rows[f as usize].push(r);
@@ -40,8 +55,8 @@ pub fn protocol_split(table: &Table, seed: u64) -> Vec<FamilySplit> {
                 .into_iter()
                 .map(|k| rows_f[k])
                 .collect();
-            let n_train = 2 * n / 3;
-            let n_val = n / 6;
+            let n_train = (n as u64 * spec.train.0 / spec.train.1.max(1)) as usize;
+            let n_val = ((n as u64 * spec.val.0 / spec.val.1.max(1)) as usize).min(n - n_train);
             FamilySplit {
                 train: perm[..n_train].to_vec(),
                 val: perm[n_train..n_train + n_val].to_vec(),

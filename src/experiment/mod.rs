@@ -1,0 +1,7 @@
+//! Experiments: the RON file, the plan it implies, and (later) the runner.
+
+mod config;
+mod plan;
+
+pub use config::*;
+pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
