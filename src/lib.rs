@@ -1,8 +1,9 @@
 //! heldout — a workbench for class-generalizable anomaly detection.
 //!
-//! Layers (imports point down only): `cli` → `split` → `data`; `rng` is shared.
+//! Layers (imports point down only): `cli` → `experiment` → `split` → `data`; `eval` (metrics) and `rng` are shared.
 
 pub mod cli;
 pub mod data;
+pub mod experiment;
 pub mod rng;
 pub mod split;
