@@ -206,3 +206,37 @@ fn roles_naming_an_unknown_family_list_the_families() {
         "{err}"
     );
 }
+
+#[test]
+fn validate_prints_the_same_plan_twice_and_fails_cleanly_on_a_bad_file() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let f = experiments_dir().join("demo.ron");
+    let a = run(&["validate", f.to_str().unwrap(), "--episodes", "5"]);
+    let b = run(&["validate", f.to_str().unwrap(), "--episodes", "5"]);
+    assert!(a.status.success());
+    assert_eq!(
+        a.stdout, b.stdout,
+        "same file + seed → same plan, byte for byte"
+    );
+    let text = String::from_utf8_lossy(&a.stdout);
+    assert!(
+        text.contains("episode  5:") && text.contains("held out: Mimic"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.ron");
+    std::fs::write(&bad, with("episodes: EpisodeSpec(count: 0)")).unwrap();
+    let out = run(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("episodes.count") && err.contains("bad.ron"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
