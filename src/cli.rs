@@ -23,9 +23,27 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Check an experiment file without training and print its plan.
     Validate(ValidateArgs),
+    /// Run an experiment (all rotations × seeds × methods) into a run folder.
+    Run(RunArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The experiment file (RON).
+    #[arg(required_unless_present = "demo")]
+    pub file: Option<PathBuf>,
+    /// Run the built-in demo experiment instead.
+    #[arg(long, conflicts_with = "file")]
+    pub demo: bool,
+    /// Folder for the run folder (default: the experiment's `output`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a field, in RON syntax: `--set seeds=[0]`, `--set episodes.count=2`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Validate(a)) => validate(a),
+        Some(Command::Run(a)) => run_experiment(a),
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         None => {
             let t = data::demo::table(DemoKind::Tabular, 0);
@@ -306,6 +325,169 @@ pub fn inspect_text(t: &Table, source: &str) -> String {
     }
     let _ = writeln!(s, "{}", t.report);
     s
+}
+
+/// The built-in demo experiment (the same text as `experiments/demo.ron`).
+pub const DEMO_EXPERIMENT: &str = include_str!("../experiments/demo.ron");
+
+/// Applies `--set FIELD=VALUE` overrides to RON text by editing the parsed value tree.
+pub fn apply_overrides(text: &str, sets: &[String]) -> Result<String> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let opts = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let exp: crate::experiment::Experiment = opts
+        .from_str(text)
+        .map_err(|e| anyhow::anyhow!("{}:{}: {}", e.span.start.line, e.span.start.col, e.code))?;
+    let mut tree: serde_json::Value = serde_json::to_value(&exp)?;
+    for s in sets {
+        let Some((field, value)) = s.split_once('=') else {
+            bail!("--set {s}: expected FIELD=VALUE, e.g. --set seeds=[0]");
+        };
+        let value: ron::Value = opts
+            .from_str(value)
+            .map_err(|e| anyhow::anyhow!("--set {s}: {} is not a RON value ({})", value, e.code))?;
+        let value: serde_json::Value =
+            serde_json::to_value(&value).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?;
+        let mut node = &mut tree;
+        let parts: Vec<&str> = field.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let Some(obj) = node.as_object_mut() else {
+                bail!(
+                    "--set {s}: '{}' has no field '{part}'",
+                    parts[..i].join(".")
+                );
+            };
+            if !obj.contains_key(*part) {
+                let known: Vec<&String> = obj.keys().collect();
+                bail!(
+                    "--set {s}: no field '{part}' here; fields are: {}",
+                    known
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let Some(next) = obj.get_mut(*part) else {
+                unreachable!()
+            };
+            node = next;
+        }
+        *node = value;
+    }
+    let exp: crate::experiment::Experiment = serde_json::from_value(tree)
+        .map_err(|e| anyhow::anyhow!("--set: the result is not a valid experiment ({e})"))?;
+    Ok(exp.to_ron())
+}
+
+fn run_experiment(a: RunArgs) -> Result<()> {
+    use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (text, path, base) = match &a.file {
+        Some(f) => (
+            std::fs::read_to_string(f).with_context(|| f.display().to_string())?,
+            f.clone(),
+            f.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        ),
+        None => (
+            DEMO_EXPERIMENT.to_string(),
+            PathBuf::from("demo.ron"),
+            PathBuf::from("."),
+        ),
+    };
+    let text = apply_overrides(&text, &a.set).with_context(|| path.display().to_string())?;
+    let exp = Experiment::parse(&text, &path)?;
+    exp.check(&path)?;
+    let root = a.out.clone().unwrap_or_else(|| base.join(&exp.output));
+    let dir = new_run_dir(&root, &exp.name);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let (tx, rx) = crossbeam_channel::bounded::<RunEvent>(1024);
+    let worker = {
+        let (exp, base, dir, stop) = (exp.clone(), base.clone(), dir.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("heldout-run".into())
+            .spawn(move || {
+                let mut sink = |e: RunEvent| {
+                    let _ = tx.send(e);
+                };
+                run(&exp, &base, &dir, &stop, &mut sink)
+            })?
+    };
+    eprintln!("run folder: {}", dir.display());
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut finished: Vec<String> = Vec::new();
+    for e in rx.iter() {
+        match e {
+            RunEvent::Unit {
+                index,
+                units,
+                method,
+                seed,
+                held_out,
+            } => {
+                bar.set_prefix(format!(
+                    "[{index}/{units}] {method} seed {seed} held out {held_out}"
+                ));
+                bar.set_position(0);
+            }
+            RunEvent::Detector(crate::detect::Event::Progress {
+                episode,
+                stage,
+                step,
+                steps,
+                loss,
+            }) => {
+                bar.set_length(steps as u64);
+                bar.set_position(step as u64);
+                bar.set_message(format!(
+                    "episode {episode} {} loss {loss:.4}",
+                    stage.as_str()
+                ));
+            }
+            RunEvent::Finished {
+                method,
+                seed,
+                held_out,
+                auc,
+                ap,
+            } => {
+                let line =
+                    format!("{method} seed {seed} held out {held_out}: AUC {auc:.3}, AP {ap:.3}");
+                bar.suspend(|| println!("{line}"));
+                finished.push(line);
+            }
+            RunEvent::Detector(_) => {}
+        }
+    }
+    bar.finish_and_clear();
+    let state = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the run thread panicked"))??;
+    match state {
+        RunState::Finished => println!("finished: {}", dir.display()),
+        RunState::Stopped => println!(
+            "stopped: {} holds the {} finished units",
+            dir.display(),
+            finished.len()
+        ),
+    }
+    Ok(())
 }
 
 fn validate(a: ValidateArgs) -> Result<()> {

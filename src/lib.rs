@@ -4,7 +4,9 @@
 
 pub mod cli;
 pub mod data;
+pub mod detect;
 pub mod eval;
 pub mod experiment;
+pub mod nn;
 pub mod rng;
 pub mod split;

@@ -467,13 +467,13 @@ impl Experiment {
                     }
                 }
                 Method::Odin(p) => {
-                    if !(p.temperature > 0.0) {
+                    if p.temperature.is_nan() || p.temperature <= 0.0 {
                         return bad(
                             &format!("{field}.temperature"),
                             format!("{} — must be > 0", p.temperature),
                         );
                     }
-                    if !(p.epsilon >= 0.0) {
+                    if p.epsilon.is_nan() || p.epsilon < 0.0 {
                         return bad(
                             &format!("{field}.epsilon"),
                             format!("{} — must be ≥ 0", p.epsilon),

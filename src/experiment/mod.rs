@@ -2,6 +2,8 @@
 
 mod config;
 mod plan;
+mod run;
 
 pub use config::*;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
+pub use run::{new_run_dir, run, write_atomic, RunEvent, RunState};

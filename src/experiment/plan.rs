@@ -79,9 +79,9 @@ pub fn priority_families(
                     let da = dist(&scaler.transform(&table.features, rows));
                     let mut scores = dn.clone();
                     scores.extend(&da);
-                    let mut labels = vec![0u8; dn.len()];
-                    labels.extend(std::iter::repeat_n(1u8, da.len()));
-                    (auc_until_eval(&scores, &labels), *f)
+                    let mut labels = vec![false; dn.len()];
+                    labels.extend(std::iter::repeat_n(true, da.len()));
+                    (crate::eval::roc_auc(&labels, &scores).unwrap_or(0.5), *f)
                 })
                 .collect();
             aucs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -277,26 +277,4 @@ impl Plan {
         }
         s
     }
-}
-
-// Interim until the eval module lands: Mann–Whitney AUC with ties averaged.
-fn auc_until_eval(scores: &[f64], labels: &[u8]) -> f64 {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += idx[i..=j].iter().filter(|&&k| labels[k] == 1).count() as f64 * r;
-        i = j + 1;
-    }
-    let p = labels.iter().filter(|&&l| l == 1).count() as f64;
-    let n = labels.len() as f64 - p;
-    if p == 0.0 || n == 0.0 {
-        return 0.5;
-    }
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }

@@ -132,6 +132,11 @@ impl EpisodeSampler {
         }
     }
 
+    /// The settings this sampler draws with.
+    pub fn spec(&self) -> &EpisodeSpec {
+        &self.spec
+    }
+
     /// Records validation statistics of a seen family for the `ema_hardness` curriculum:
     /// `h = (1 − AUC) + 0.5·(1 − F1) + 0.5·exp(−10·threshold)`, EMA factor 0.6.
     pub fn record_hardness(&mut self, family: FamilyId, auc: f64, f1: f64, threshold: f64) {

@@ -1,0 +1,581 @@
+//! The multidirectional meta-learner (spec §1): encoder + head (+ decoder) trained in episodes —
+//! an inner stage on normals, an outer stage that separates normals from few anomalies of
+//! rotating families with ODIN-perturbed inputs, a learned temperature `T = exp(ρ)` and a margin
+//! hinge, the task gradients combined by PCGrad — with pre / after-inner / after-outer
+//! checkpoints and τ* chosen on the seen-family validation pool.
+//!
+//! Choices the spec leaves open follow the reference (`../shared/reference/README.md`):
+//! normals of "family k" are draws from the shared normal pool; the ODIN direction is computed
+//! with the model in eval mode; a family is a PCGrad task only with ≥ 1 normal and ≥ 1 anomaly
+//! in the (truncated) batch; the outer cosine schedule length is
+//! `episodes × outer_epochs × ⌈outer_families·2·shots/outer_batch⌉`.
+
+use super::{Ctx, DetectError, Detector, Event, FamilyScores, Stage, TrainView};
+use crate::data::FamilyId;
+use crate::eval;
+use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
+use crate::nn::{
+    bce_with_logits, clip_grad_norm, cosine_lr, pcgrad, Adam, AdamConfig, Decoder, Encoder, Head,
+    Mode, Params, Track,
+};
+use crate::rng::SplitMix64;
+use candle_core::{DType, Device, Tensor, TensorId, Var};
+use std::collections::HashMap;
+
+type R<T> = Result<T, DetectError>;
+
+/// Clamp of ρ = log T (spec §1.7): T ∈ [0.3, 10].
+pub const RHO_MIN: f64 = -1.203_972_804_325_936; // ln 0.3
+pub const RHO_MAX: f64 = std::f64::consts::LN_10;
+/// Pull-back of the evaluation ODIN step (`ODIN_TAU`).
+const PULL_BACK: f64 = 0.01;
+
+/// The meta-learner.
+pub struct MetaLearner {
+    pub p: MetaLearnerParams,
+    pub d: usize,
+    pub params: Params,
+    enc: Encoder,
+    head: Head,
+    dec: Decoder,
+    /// log T
+    rho: Var,
+    device: Device,
+    tau: f64,
+    /// Dropout, drop-path and batch draws.
+    rng: std::cell::RefCell<SplitMix64>,
+}
+
+fn sign_pm1(t: &Tensor) -> candle_core::Result<Tensor> {
+    // sgn with sgn(0) = +1
+    t.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)
+}
+
+impl MetaLearner {
+    /// A fresh model; weights from `seed` (the reference uses `seed + 40` for the model).
+    pub fn new(p: MetaLearnerParams, d: usize, seed: u64, device: &Device) -> R<Self> {
+        let mut rng = SplitMix64::new(seed.wrapping_add(40));
+        let mut params = Params::default();
+        let enc = Encoder::new(
+            &mut params,
+            d,
+            p.enc_hidden,
+            p.enc_depth,
+            p.embed_dim,
+            p.dropout,
+            p.drop_path,
+            p.feature_dropout,
+            &mut rng,
+            device,
+        )?;
+        let head = Head::new(&mut params, p.embed_dim, &mut rng, device)?;
+        let dec = Decoder::new(
+            &mut params,
+            p.embed_dim,
+            p.dec_hidden,
+            p.dec_depth,
+            d,
+            &mut rng,
+            device,
+        )?;
+        let rho = Var::from_tensor(&Tensor::zeros((), DType::F32, device)?)?;
+        params.push("odin.rho".into(), rho.clone());
+        Ok(MetaLearner {
+            p,
+            d,
+            params,
+            enc,
+            head,
+            dec,
+            rho,
+            device: device.clone(),
+            tau: 0.5,
+            rng: std::cell::RefCell::new(rng),
+        })
+    }
+
+    /// Current temperature.
+    pub fn temperature(&self) -> R<f64> {
+        Ok((self.rho.as_tensor().to_scalar::<f32>()? as f64).exp())
+    }
+
+    fn tensor(&self, x: &[f32]) -> R<Tensor> {
+        Ok(Tensor::from_slice(
+            x,
+            (x.len() / self.d, self.d),
+            &self.device,
+        )?)
+    }
+
+    /// The normal logit ℓ₀, shape (B,), recording gradients for no parameter.
+    pub fn logit0(&self, x: &Tensor, mode: Mode, last: Mode) -> R<Tensor> {
+        self.logit0_t(x, mode, last, Track::Nothing, false)
+    }
+
+    /// ℓ₀ recording gradients for the encoder parameters `track` names and, with `head`, the head.
+    fn logit0_t(&self, x: &Tensor, mode: Mode, last: Mode, track: Track, head: bool) -> R<Tensor> {
+        let mut rng = self.rng.borrow_mut();
+        let z = self.enc.forward_t(x, mode, last, track, &mut rng)?;
+        Ok(self.head.forward_t(&z, head)?.narrow(1, 0, 1)?.squeeze(1)?)
+    }
+
+    /// The ODIN direction `d(x) = sgn(ℓ₀(x)) ⊙ sgn(∇ₓ ℓ₀(x))` (spec §1.6; sgn(0) = +1), detached.
+    /// T drops out of the direction (binary closed form).
+    pub fn odin_direction(&self, x: &Tensor) -> R<Tensor> {
+        let (l0, g) = self.input_gradient(x)?;
+        let s = sign_pm1(&l0)?.unsqueeze(1)?;
+        Ok(sign_pm1(&g)?.broadcast_mul(&s)?)
+    }
+
+    /// ℓ₀(x) (eval mode) and its gradient with respect to the input rows, `∇ₓ ℓ₀(x)` (B, D).
+    pub fn input_gradient(&self, x: &Tensor) -> R<(Tensor, Tensor)> {
+        let xv = Var::from_tensor(&x.detach())?;
+        let l0 = self.logit0(xv.as_tensor(), Mode::Eval, Mode::Eval)?;
+        let grads = l0.sum_all()?.backward()?;
+        let g = grads
+            .get(xv.as_tensor())
+            .ok_or_else(|| DetectError::Other("no input gradient".into()))?
+            .clone();
+        Ok((l0.detach(), g))
+    }
+
+    /// Sets log T (clamped to the allowed range).
+    pub fn set_log_temperature(&self, rho: f64) -> R<()> {
+        let t = Tensor::new(rho.clamp(RHO_MIN, RHO_MAX) as f32, &self.device)?;
+        Ok(self.rho.set(&t)?)
+    }
+
+    /// `J` ODIN steps of total size `eps` (direction recomputed each step); with `pull_back`
+    /// the result is pulled towards the input by 1 % (evaluation).
+    pub fn odin(&self, x: &Tensor, steps: usize, eps: f64, pull_back: bool) -> R<Tensor> {
+        let steps = steps.max(1);
+        let sign = self.p.odin_sign as f64;
+        let mut xt = x.detach();
+        if eps > 0.0 {
+            for _ in 0..steps {
+                let d = self.odin_direction(&xt)?;
+                xt = (xt + (d * (sign * eps / steps as f64))?)?;
+            }
+        }
+        if pull_back {
+            xt = ((xt * (1.0 - PULL_BACK))? + (x * PULL_BACK)?)?;
+        }
+        Ok(xt.detach())
+    }
+
+    /// Calibrated normal logits `ℓ₀(x̃)/T` after one evaluation ODIN step.
+    pub fn calibrated_logits(&self, x: &[f32]) -> R<Vec<f64>> {
+        let mut out = Vec::with_capacity(x.len() / self.d);
+        let t = self.temperature()?;
+        for chunk in x.chunks(4096 * self.d) {
+            let xt = self.tensor(chunk)?;
+            let xs = self.odin(&xt, self.p.odin_steps_eval, self.p.epsilon, true)?;
+            let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?;
+            out.extend(l0.to_vec1::<f32>()?.into_iter().map(|v| v as f64 / t));
+        }
+        Ok(out)
+    }
+
+    /// Scores and calibrated logits of a block.
+    fn score_block(&self, x: &[f32]) -> R<(Vec<f64>, Vec<f64>)> {
+        let z = self.calibrated_logits(x)?;
+        // s = 1 − σ(z) = σ(−z), in f64 so that confident rows do not tie at 0.
+        let s = z.iter().map(|&z| 1.0 / (1.0 + z.exp())).collect();
+        Ok((s, z))
+    }
+
+    fn checkpoint(&self, data: &TrainView, episode: usize, stage: Stage, ctx: &mut Ctx) -> R<()> {
+        let mut families = Vec::with_capacity(data.checkpoint.len());
+        for (f, b) in &data.checkpoint {
+            if b.is_empty() {
+                continue;
+            }
+            let (scores, z) = self.score_block(&b.x)?;
+            let mean = |want: u8| {
+                let v: Vec<f64> = z
+                    .iter()
+                    .zip(&b.y)
+                    .filter(|(_, &y)| y == want)
+                    .map(|(&z, _)| z)
+                    .collect();
+                v.iter().sum::<f64>() / v.len().max(1) as f64
+            };
+            families.push(FamilyScores {
+                family: *f,
+                margin: mean(0) - mean(1),
+                scores,
+                labels: b.y.clone(),
+            });
+        }
+        (ctx.emit)(Event::Checkpoint {
+            episode,
+            stage,
+            temperature: self.temperature()?,
+            families,
+        });
+        Ok(())
+    }
+
+    fn grads_of(&self, loss: &Tensor, vars: &[Var]) -> R<HashMap<TensorId, Tensor>> {
+        let g = loss.backward()?;
+        let mut out = HashMap::with_capacity(vars.len());
+        for v in vars {
+            let t = match g.get(v.as_tensor()) {
+                Some(t) => t.clone(),
+                None => v.as_tensor().zeros_like()?,
+            };
+            out.insert(v.as_tensor().id(), t);
+        }
+        Ok(out)
+    }
+
+    fn check_loss(loss: f64, episode: usize, stage: &'static str) -> R<()> {
+        if loss.is_finite() {
+            Ok(())
+        } else {
+            Err(DetectError::NanLoss { episode, stage })
+        }
+    }
+}
+
+impl Detector for MetaLearner {
+    fn name(&self) -> String {
+        "meta_learner".into()
+    }
+
+    fn threshold(&self) -> f64 {
+        self.tau
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
+        Ok(self.params.save(path)?)
+    }
+
+    fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError> {
+        Ok(self.score_block(x)?.0)
+    }
+
+    fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError> {
+        let p = self.p.clone();
+        let d = self.d;
+        let n_normals = data.normals.len() / d;
+        if n_normals == 0 {
+            return Err(DetectError::Other("no normal training rows".into()));
+        }
+        // Optimisers persist across episodes (spec §1.9).
+        let inner_vars: Vec<Var> = self
+            .params
+            .vars
+            .iter()
+            .filter(|(n, _)| !n.starts_with("odin."))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let mut inner_opt = Adam::new(
+            inner_vars.clone(),
+            AdamConfig {
+                beta2: 0.99,
+                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
+            },
+        )?;
+        let head_vars = self.params.with_prefix("head.");
+        let last_vars = if p.unfreeze_last_block {
+            self.params.with_prefix(&self.enc.last_block_prefix())
+        } else {
+            Vec::new()
+        };
+        let shared: Vec<Var> = head_vars.iter().chain(&last_vars).cloned().collect();
+        let mut head_opt = Adam::new(head_vars, AdamConfig::new(p.lr_head, p.weight_decay, false))?;
+        let mut last_opt = Adam::new(
+            last_vars,
+            AdamConfig::new(p.lr_last_block, p.weight_decay, false),
+        )?;
+        let mut rho_opt = Adam::new(
+            vec![self.rho.clone()],
+            AdamConfig::new(p.lr_temperature, 0.0, false),
+        )?;
+
+        let inner_rows_per_family = p.inner_per_family.min(n_normals);
+        let k_outer = data.episodes.spec().outer_families.max(1);
+        let inner_steps_per_epoch_max = (2 * 2 * inner_rows_per_family).div_ceil(p.inner_batch);
+        let inner_total = data.n_episodes * p.inner_epochs * inner_steps_per_epoch_max;
+        let shots_max = data
+            .few_shot
+            .iter()
+            .map(|(_, v)| v.len() / d)
+            .max()
+            .unwrap_or(0);
+        let outer_total = data.n_episodes
+            * p.outer_epochs
+            * (k_outer * 2 * shots_max).div_ceil(p.outer_batch).max(1);
+        let (mut inner_step, mut outer_step) = (0usize, 0usize);
+        let mut best_val_f1 = f64::NEG_INFINITY;
+        let mut rng = ctx.rng.clone();
+
+        for q in 1..=data.n_episodes {
+            let ep = data.episodes.next_episode();
+            (ctx.emit)(Event::Episode(ep.clone()));
+            self.checkpoint(data, q, Stage::Pre, ctx)?;
+
+            // ---------------- inner stage ----------------
+            let mut rows: Vec<(usize, bool)> = Vec::new(); // (normal row, is normal) or (few-shot idx, false)
+            let mut anomalies: Vec<f32> = Vec::new();
+            for _ in 0..ep.inner.len().max(1) {
+                let mut perm: Vec<usize> = (0..n_normals).collect();
+                rng.shuffle(&mut perm);
+                rows.extend(perm[..inner_rows_per_family].iter().map(|&r| (r, true)));
+            }
+            if p.inner_mode == InnerMode::SupervisedInnerFamilies {
+                for f in &ep.inner {
+                    if let Some((_, x)) = data.few_shot.iter().find(|(g, _)| g == f) {
+                        for r in 0..x.len() / d {
+                            rows.push((anomalies.len() / d, false));
+                            anomalies.extend_from_slice(&x[r * d..(r + 1) * d]);
+                        }
+                    }
+                }
+            }
+            let steps = p.inner_epochs * rows.len().div_ceil(p.inner_batch);
+            let mut s = 0;
+            for _ in 0..p.inner_epochs {
+                rng.shuffle(&mut rows);
+                for batch in rows.chunks(p.inner_batch) {
+                    if ctx.stopped() {
+                        return Err(DetectError::Stopped);
+                    }
+                    let mut xb = Vec::with_capacity(batch.len() * d);
+                    let mut target = Vec::with_capacity(batch.len());
+                    for &(r, normal) in batch {
+                        let src = if normal { &data.normals } else { &anomalies };
+                        xb.extend_from_slice(&src[r * d..(r + 1) * d]);
+                        target.push(if normal { 1f32 } else { 0f32 });
+                    }
+                    let x = self.tensor(&xb)?;
+                    let (l0, recon) = {
+                        let mut mrng = self.rng.borrow_mut();
+                        let z = self.enc.forward(&x, Mode::Train, Mode::Train, &mut mrng)?;
+                        let l0 = self.head.forward(&z)?.narrow(1, 0, 1)?.squeeze(1)?;
+                        (l0, self.dec.forward(&z, &mut mrng)?)
+                    };
+                    let bce = if target.iter().all(|&t| t == 1.0) {
+                        bce_with_logits(&l0, 1.0)?
+                    } else {
+                        let y = Tensor::from_vec(target, batch.len(), &self.device)?;
+                        let stable = (l0.relu()? - (&l0 * &y)?)?;
+                        let soft = (l0.abs()?.neg()?.exp()? + 1.0)?.log()?;
+                        (stable + soft)?.mean_all()?
+                    };
+                    let rec = (recon - &x)?.sqr()?.mean_all()?;
+                    let loss = (bce + (rec * p.lambda_rec)?)?;
+                    let lv = loss.to_scalar::<f32>()? as f64;
+                    Self::check_loss(lv, q, "inner")?;
+                    let mut g = self.grads_of(&loss, &inner_vars)?;
+                    clip_grad_norm(&mut g, p.clip_norm)?;
+                    inner_opt.step(
+                        &g,
+                        cosine_lr(p.inner_lr, inner_step, inner_total.max(inner_step + 1)),
+                    )?;
+                    inner_step += 1;
+                    s += 1;
+                    (ctx.emit)(Event::Progress {
+                        episode: q,
+                        stage: Stage::Inner,
+                        step: s,
+                        steps,
+                        loss: lv,
+                    });
+                }
+            }
+            self.checkpoint(data, q, Stage::Inner, ctx)?;
+
+            // ---------------- outer stage ----------------
+            // (row source, label, family): label 0 = normal (ID), 1 = anomaly (OOD)
+            let mut set: Vec<(Vec<f32>, u8, FamilyId)> = Vec::new();
+            for (f, &k) in ep.outer.iter().zip(&ep.shots) {
+                let Some((_, xa)) = data.few_shot.iter().find(|(g, _)| g == f) else {
+                    continue;
+                };
+                for r in 0..k.min(xa.len() / d) {
+                    set.push((xa[r * d..(r + 1) * d].to_vec(), 1, *f));
+                    let nr = rng.below(n_normals as u64) as usize;
+                    set.push((data.normals[nr * d..(nr + 1) * d].to_vec(), 0, *f));
+                }
+            }
+            let steps = p.outer_epochs * set.len().div_ceil(p.outer_batch);
+            let mut s = 0;
+            for _ in 0..p.outer_epochs {
+                rng.shuffle(&mut set);
+                for batch in set.chunks(p.outer_batch) {
+                    if ctx.stopped() {
+                        return Err(DetectError::Stopped);
+                    }
+                    let n_id = batch.iter().filter(|b| b.1 == 0).count();
+                    let n_ood = batch.len() - n_id;
+                    let k = n_id.min(n_ood);
+                    if k == 0 {
+                        continue;
+                    }
+                    let mut ids: Vec<&(Vec<f32>, u8, FamilyId)> =
+                        batch.iter().filter(|b| b.1 == 0).take(k).collect();
+                    ids.extend(batch.iter().filter(|b| b.1 == 1).take(k));
+                    let xb: Vec<f32> = ids.iter().flat_map(|b| b.0.iter().copied()).collect();
+                    let labels: Vec<u8> = ids.iter().map(|b| b.1).collect();
+                    let fams: Vec<FamilyId> = ids.iter().map(|b| b.2).collect();
+                    let x = self.tensor(&xb)?;
+                    // families that form a task: ≥ 1 ID and ≥ 1 OOD row
+                    let mut task_fams: Vec<FamilyId> = Vec::new();
+                    for f in &ep.outer {
+                        let has = |l: u8| fams.iter().zip(&labels).any(|(g, &y)| g == f && y == l);
+                        if has(0) && has(1) {
+                            task_fams.push(*f);
+                        }
+                    }
+                    let index = |f: Option<FamilyId>, l: u8| -> R<Tensor> {
+                        let idx: Vec<u32> = (0..labels.len())
+                            .filter(|&i| labels[i] == l && f.is_none_or(|f| fams[i] == f))
+                            .map(|i| i as u32)
+                            .collect();
+                        Ok(Tensor::from_vec(idx.clone(), idx.len(), &self.device)?)
+                    };
+                    let family_loss = |z: &Tensor, f: Option<FamilyId>| -> R<Tensor> {
+                        let zi = z.index_select(&index(f, 0)?, 0)?;
+                        let zo = z.index_select(&index(f, 1)?, 0)?;
+                        let gap = (zi.mean_all()? - zo.mean_all()?)?;
+                        let hinge = (gap.neg()? + p.margin)?.relu()?;
+                        Ok(((bce_with_logits(&zi, 1.0)? + bce_with_logits(&zo, 0.0)?)?
+                            + (hinge * p.alpha_margin)?)?)
+                    };
+                    // pass A: shared parameters (T fixed)
+                    let xs = self.odin(&x, p.odin_steps_train, p.epsilon, false)?;
+                    let t = self.temperature()?;
+                    let z = (self.logit0(&xs, Mode::Eval, Mode::Train)? / t)?;
+                    let l_in = bce_with_logits(
+                        &self.logit0(
+                            &x.index_select(&index(None, 0)?, 0)?,
+                            Mode::Eval,
+                            Mode::Train,
+                        )?,
+                        1.0,
+                    )?;
+                    let mut task_losses: Vec<Tensor> = vec![l_in];
+                    let mut loss_value = 0.0;
+                    match p.pcgrad {
+                        PcgradTasks::TwoTasks => {
+                            task_losses.push(family_loss(&z, None)?);
+                        }
+                        PcgradTasks::PerFamily | PcgradTasks::Off => {
+                            for f in &task_fams {
+                                task_losses.push(family_loss(&z, Some(*f))?);
+                            }
+                        }
+                    }
+                    for l in &task_losses {
+                        loss_value += l.to_scalar::<f32>()? as f64;
+                    }
+                    Self::check_loss(loss_value, q, "outer")?;
+                    let mut flat: Vec<Vec<f32>> = Vec::with_capacity(task_losses.len());
+                    for l in &task_losses {
+                        let g = self.grads_of(l, &shared)?;
+                        let mut v = Vec::new();
+                        for var in &shared {
+                            v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
+                        }
+                        flat.push(v);
+                    }
+                    let combined = if p.pcgrad == PcgradTasks::Off {
+                        let mut sum = vec![0f32; flat[0].len()];
+                        for g in &flat {
+                            for (a, b) in sum.iter_mut().zip(g) {
+                                *a += b;
+                            }
+                        }
+                        sum
+                    } else {
+                        let (sum, stats) = pcgrad(&flat, &mut rng);
+                        let mut tasks = vec![FamilyId::MAX];
+                        if p.pcgrad == PcgradTasks::PerFamily {
+                            tasks.extend(&task_fams);
+                        } else {
+                            tasks.push(FamilyId::MAX - 1);
+                        }
+                        (ctx.emit)(Event::Pcgrad {
+                            episode: q,
+                            step: outer_step,
+                            tasks,
+                            stats,
+                        });
+                        sum
+                    };
+                    let mut g = HashMap::with_capacity(shared.len());
+                    let mut off = 0;
+                    for var in &shared {
+                        let n = var.as_tensor().elem_count();
+                        let t = Tensor::from_slice(
+                            &combined[off..off + n],
+                            var.as_tensor().shape(),
+                            &self.device,
+                        )?;
+                        g.insert(var.as_tensor().id(), t);
+                        off += n;
+                    }
+                    clip_grad_norm(&mut g, p.clip_norm)?;
+                    let total = outer_total.max(outer_step + 1);
+                    head_opt.step(&g, cosine_lr(p.lr_head, outer_step, total))?;
+                    last_opt.step(&g, cosine_lr(p.lr_last_block, outer_step, total))?;
+
+                    // pass B: temperature only
+                    let xs = self.odin(&x, p.odin_steps_train, p.epsilon, false)?;
+                    let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?.detach();
+                    let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
+                    let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
+                    let fams_b: Vec<Option<FamilyId>> = if task_fams.is_empty() {
+                        vec![None]
+                    } else {
+                        task_fams.iter().map(|f| Some(*f)).collect()
+                    };
+                    let nb = fams_b.len() as f64;
+                    for f in fams_b {
+                        lt = (lt + (family_loss(&z, f)? / nb)?)?;
+                    }
+                    let mut gt = self.grads_of(&lt, std::slice::from_ref(&self.rho))?;
+                    clip_grad_norm(&mut gt, p.clip_norm)?;
+                    rho_opt.step(&gt, cosine_lr(p.lr_temperature, outer_step, total))?;
+                    let clamped = self.rho.as_tensor().clamp(RHO_MIN, RHO_MAX)?;
+                    self.rho.set(&clamped)?;
+                    outer_step += 1;
+                    s += 1;
+                    (ctx.emit)(Event::Progress {
+                        episode: q,
+                        stage: Stage::Outer,
+                        step: s,
+                        steps,
+                        loss: loss_value,
+                    });
+                }
+            }
+            self.checkpoint(data, q, Stage::Outer, ctx)?;
+
+            // ---------------- τ* on the seen-family validation pool ----------------
+            if !data.val.is_empty() {
+                let (scores, _) = self.score_block(&data.val.x)?;
+                let labels: Vec<bool> = data.val.y.iter().map(|&y| y == 1).collect();
+                if let Ok(b) = eval::best_f1_threshold(&labels, &scores) {
+                    let keep = match p.tau_policy {
+                        TauPolicy::Final => true,
+                        TauPolicy::BestValF1 => b.f1 > best_val_f1,
+                    };
+                    if keep {
+                        self.tau = b.tau;
+                        best_val_f1 = best_val_f1.max(b.f1);
+                    }
+                    (ctx.emit)(Event::Threshold {
+                        episode: q,
+                        tau: b.tau,
+                        f1: b.f1,
+                    });
+                }
+            }
+        }
+        ctx.rng = rng;
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Detectors: one trait, one module per method. Every detector scores with
+//! **higher = more anomalous**, converting at its own edge.
+
+pub mod meta;
+pub mod odin;
+
+use crate::data::FamilyId;
+use crate::rng::SplitMix64;
+use crate::split::EpisodeSampler;
+use candle_core::Device;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A row-major block of scaled features with labels (0 normal, 1 anomaly).
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub x: Vec<f32>,
+    pub y: Vec<u8>,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+}
+
+/// Everything a detector may learn from in one (seed, rotation), already scaled.
+pub struct TrainView {
+    pub d: usize,
+    /// Normal training rows.
+    pub normals: Vec<f32>,
+    /// Few-shot anomalies of each seen family.
+    pub few_shot: Vec<(FamilyId, Vec<f32>)>,
+    /// The seen-family validation pool (threshold selection).
+    pub val: Block,
+    /// Balanced validation blocks per family for checkpoint curves (logging only).
+    pub checkpoint: Vec<(FamilyId, Block)>,
+    /// The episode stream.
+    pub episodes: EpisodeSampler,
+    pub n_episodes: usize,
+    /// Families by id, for messages.
+    pub family_names: Vec<String>,
+}
+
+/// The three snapshots of an episode (spec §1.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Pre,
+    Inner,
+    Outer,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Pre => "pre",
+            Stage::Inner => "inner",
+            Stage::Outer => "outer",
+        }
+    }
+}
+
+/// Scores of one family's checkpoint block.
+#[derive(Debug, Clone)]
+pub struct FamilyScores {
+    pub family: FamilyId,
+    pub scores: Vec<f64>,
+    pub labels: Vec<u8>,
+    /// Mean calibrated normal logit of normals minus that of anomalies.
+    pub margin: f64,
+}
+
+/// What a detector reports while it trains.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A training step.
+    Progress {
+        episode: usize,
+        stage: Stage,
+        step: usize,
+        steps: usize,
+        loss: f64,
+    },
+    /// An episode's families.
+    Episode(crate::split::Episode),
+    /// A checkpoint's scores on the fixed per-family pools.
+    Checkpoint {
+        episode: usize,
+        stage: Stage,
+        temperature: f64,
+        families: Vec<FamilyScores>,
+    },
+    /// PCGrad of one outer step: cosines between task gradients and projections; task 0 is the
+    /// inner-consistency task, task k ≥ 1 the k-th outer family.
+    Pcgrad {
+        episode: usize,
+        step: usize,
+        tasks: Vec<FamilyId>,
+        stats: crate::nn::PcgradStats,
+    },
+    /// The threshold chosen on the validation pool after an episode.
+    Threshold { episode: usize, tau: f64, f1: f64 },
+}
+
+/// What `fit` gets besides data: event sink, stop flag, seeded RNG, device.
+pub struct Ctx<'a> {
+    pub emit: &'a mut dyn FnMut(Event),
+    pub stop: &'a AtomicBool,
+    pub rng: SplitMix64,
+    pub device: Device,
+}
+
+impl Ctx<'_> {
+    /// Whether the user asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Why training ended early or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("stopped")]
+    Stopped,
+    #[error("the loss became NaN in episode {episode}, {stage} stage — lower the learning rate or check the data for extreme values")]
+    NanLoss { episode: usize, stage: &'static str },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A trained anomaly detector.
+pub trait Detector {
+    /// Name for tables and folders.
+    fn name(&self) -> String;
+    /// Trains on `data`, reporting through `ctx`.
+    fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError>;
+    /// Scores rows (row-major, `d` columns): higher = more anomalous.
+    fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError>;
+    /// The decision threshold τ* chosen on the validation pool.
+    fn threshold(&self) -> f64;
+    /// Saves the weights as safetensors.
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+}

@@ -1,0 +1,202 @@
+//! The ODIN baseline (spec §1.20, as in the reference `refbench/deep.py`): the meta-learner's
+//! encoder + head trained supervised with a 2-class softmax cross-entropy on normals and the
+//! few-shot anomalies, then scored the official ODIN way with a **fixed** temperature T and
+//! perturbation ε: `ŷ = argmax ℓ(x)`, `x̃ = x − ε·sgn(∇ₓ CE(ℓ(x)/T, ŷ))` (sgn(0) = +1),
+//! score `1 − softmax(ℓ(x̃)/T)[normal]`.
+
+use super::{Ctx, DetectError, Detector, Event, Stage, TrainView};
+use crate::eval;
+use crate::experiment::{MetaLearnerParams, OdinParams};
+use crate::nn::{clip_grad_norm, cosine_lr, Adam, AdamConfig, Encoder, Head, Mode, Params};
+use crate::rng::SplitMix64;
+use candle_core::{DType, Device, Tensor, Var};
+
+type R<T> = Result<T, DetectError>;
+
+/// The ODIN baseline.
+pub struct Odin {
+    pub p: OdinParams,
+    d: usize,
+    params: Params,
+    enc: Encoder,
+    head: Head,
+    device: Device,
+    tau: f64,
+    rng: std::cell::RefCell<SplitMix64>,
+}
+
+impl Odin {
+    /// The same encoder and head sizes as the meta-learner `arch`.
+    pub fn new(
+        p: OdinParams,
+        arch: &MetaLearnerParams,
+        d: usize,
+        seed: u64,
+        device: &Device,
+    ) -> R<Self> {
+        let mut rng = SplitMix64::new(seed.wrapping_add(40));
+        let mut params = Params::default();
+        let enc = Encoder::new(
+            &mut params,
+            d,
+            arch.enc_hidden,
+            arch.enc_depth,
+            arch.embed_dim,
+            arch.dropout,
+            arch.drop_path,
+            arch.feature_dropout,
+            &mut rng,
+            device,
+        )?;
+        let head = Head::new(&mut params, arch.embed_dim, &mut rng, device)?;
+        Ok(Odin {
+            p,
+            d,
+            params,
+            enc,
+            head,
+            device: device.clone(),
+            tau: 0.5,
+            rng: std::cell::RefCell::new(rng),
+        })
+    }
+
+    fn logits(&self, x: &Tensor, mode: Mode) -> R<Tensor> {
+        let mut rng = self.rng.borrow_mut();
+        let z = self.enc.forward(x, mode, mode, &mut rng)?;
+        Ok(self.head.forward(&z)?)
+    }
+
+    /// `(ℓ₀ − ℓ₁)/T` after the ODIN perturbation, per row.
+    fn calibrated_gap(&self, x: &[f32]) -> R<Vec<f64>> {
+        let t = self.p.temperature;
+        let mut out = Vec::with_capacity(x.len() / self.d);
+        for chunk in x.chunks(4096 * self.d) {
+            let xt = Tensor::from_slice(chunk, (chunk.len() / self.d, self.d), &self.device)?;
+            let xv = Var::from_tensor(&xt)?;
+            let l = self.logits(xv.as_tensor(), Mode::Eval)?;
+            // one-hot of the predicted class
+            let pred = l.argmax_keepdim(1)?.to_dtype(DType::F32)?; // 1.0 where class 1 wins
+            let onehot = Tensor::cat(&[pred.affine(-1.0, 1.0)?, pred], 1)?;
+            let logp = candle_nn::ops::log_softmax(&(l / t)?, 1)?;
+            let ce = (logp * onehot)?.sum_all()?.neg()?;
+            let g = ce.backward()?;
+            let gx = g
+                .get(xv.as_tensor())
+                .ok_or_else(|| DetectError::Other("no input gradient".into()))?;
+            let sgn = gx.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)?;
+            let xs = (xt - (sgn * self.p.epsilon)?)?;
+            let l = self.logits(&xs, Mode::Eval)?;
+            let gap = (l.narrow(1, 0, 1)? - l.narrow(1, 1, 1)?)?.squeeze(1)?;
+            out.extend(gap.to_vec1::<f32>()?.into_iter().map(|v| v as f64 / t));
+        }
+        Ok(out)
+    }
+}
+
+impl Detector for Odin {
+    fn name(&self) -> String {
+        format!("odin_T{}_eps{}", self.p.temperature, self.p.epsilon)
+    }
+
+    fn threshold(&self) -> f64 {
+        self.tau
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
+        Ok(self.params.save(path)?)
+    }
+
+    fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError> {
+        // 1 − softmax(ℓ/T)[normal] = σ(−(ℓ₀ − ℓ₁)/T), in f64
+        Ok(self
+            .calibrated_gap(x)?
+            .into_iter()
+            .map(|u| 1.0 / (1.0 + u.exp()))
+            .collect())
+    }
+
+    fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError> {
+        let d = self.d;
+        let n = data.normals.len() / d;
+        let anomalies: Vec<f32> = data
+            .few_shot
+            .iter()
+            .flat_map(|(_, x)| x.iter().copied())
+            .collect();
+        let n_a = anomalies.len() / d;
+        if n == 0 || n_a == 0 {
+            return Err(DetectError::Other(
+                "ODIN needs normal rows and few-shot anomalies".into(),
+            ));
+        }
+        let batch = 128usize;
+        let steps_per_epoch = n.div_ceil(batch);
+        let total = self.p.epochs * steps_per_epoch;
+        let mut opt = Adam::new(self.params.all(), AdamConfig::new(self.p.lr, 1e-4, true))?;
+        let mut rng = ctx.rng.clone();
+        let mut step = 0;
+        for _ in 0..self.p.epochs {
+            let mut perm: Vec<usize> = (0..n).collect();
+            rng.shuffle(&mut perm);
+            for rows in perm.chunks(batch) {
+                if ctx.stopped() {
+                    return Err(DetectError::Stopped);
+                }
+                let mut xb = Vec::with_capacity((rows.len() + batch) * d);
+                for &r in rows {
+                    xb.extend_from_slice(&data.normals[r * d..(r + 1) * d]);
+                }
+                for _ in 0..batch {
+                    let r = rng.below(n_a as u64) as usize;
+                    xb.extend_from_slice(&anomalies[r * d..(r + 1) * d]);
+                }
+                let b = rows.len() + batch;
+                let x = Tensor::from_vec(xb, (b, d), &self.device)?;
+                let mut y = vec![0u32; rows.len()];
+                y.extend(std::iter::repeat_n(1u32, batch));
+                let y = Tensor::from_vec(y, b, &self.device)?;
+                let l = self.logits(&x, Mode::Train)?;
+                let loss = candle_nn::loss::cross_entropy(&l, &y)?;
+                let lv = loss.to_scalar::<f32>()? as f64;
+                if !lv.is_finite() {
+                    return Err(DetectError::NanLoss {
+                        episode: 0,
+                        stage: "supervised",
+                    });
+                }
+                let g = loss.backward()?;
+                let mut grads = std::collections::HashMap::new();
+                for v in self.params.all() {
+                    if let Some(t) = g.get(v.as_tensor()) {
+                        grads.insert(v.as_tensor().id(), t.clone());
+                    }
+                }
+                clip_grad_norm(&mut grads, 1.0)?;
+                opt.step(&grads, cosine_lr(self.p.lr, step, total))?;
+                step += 1;
+                (ctx.emit)(Event::Progress {
+                    episode: 1,
+                    stage: Stage::Inner,
+                    step,
+                    steps: total,
+                    loss: lv,
+                });
+            }
+        }
+        if !data.val.is_empty() {
+            let scores = self.score(&data.val.x)?;
+            let labels: Vec<bool> = data.val.y.iter().map(|&y| y == 1).collect();
+            if let Ok(b) = eval::best_f1_threshold(&labels, &scores) {
+                self.tau = b.tau;
+                (ctx.emit)(Event::Threshold {
+                    episode: 1,
+                    tau: b.tau,
+                    f1: b.f1,
+                });
+            }
+        }
+        ctx.rng = rng;
+        Ok(())
+    }
+}
