@@ -25,9 +25,32 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run an experiment (all rotations × seeds × methods) into a run folder.
     Run(RunArgs),
+    /// Metrics for any detector's scores in a CSV (AUC-ROC, AP, AUC-PR, FPR@95, best-F1, …).
+    Eval(EvalArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A CSV with one row per scored example.
+    pub scores: PathBuf,
+    /// Column with the anomaly score (higher = more anomalous).
+    #[arg(long)]
+    pub score: String,
+    /// Column with the label: 0/1 or true/false (1 = anomaly), or any text with --normal.
+    #[arg(long)]
+    pub label: String,
+    /// Column with each row's family, for a per-family table (each family against all normals).
+    #[arg(long)]
+    pub family: Option<String>,
+    /// The label value of normal rows (every other value is an anomaly).
+    #[arg(long)]
+    pub normal: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +219,22 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Validate(a)) => validate(a),
         Some(Command::Run(a)) => run_experiment(a),
+        Some(Command::Eval(a)) => {
+            let r = crate::eval::eval_scores_csv(
+                &a.scores,
+                &a.score,
+                &a.label,
+                a.family.as_deref(),
+                a.normal.as_deref(),
+            )?;
+            let text = if a.json {
+                serde_json::to_string_pretty(&r)? + "\n"
+            } else {
+                r.to_text()
+            };
+            print!("{text}");
+            Ok(())
+        }
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         None => {
             let t = data::demo::table(DemoKind::Tabular, 0);

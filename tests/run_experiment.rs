@@ -68,4 +68,30 @@ fn the_demo_run_is_deterministic_and_complete() {
         "config.ron records the override: {cfg}"
     );
     assert!(std::fs::read_dir(fa.join("models")).unwrap().count() >= 12);
+
+    // `heldout eval` reads the run's scores like any other tool's, with a per-family table.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+        .args([
+            "eval",
+            fa.join("scores.csv").to_str().unwrap(),
+            "--score",
+            "score",
+            "--label",
+            "label",
+            "--family",
+            "rotation",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    for fam in ["Burst", "Drift", "Flood", "Mimic", "Rare", "Scan"] {
+        assert!(text.contains(fam), "{fam} missing from the family table");
+    }
 }
