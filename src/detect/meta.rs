@@ -447,13 +447,16 @@ impl Detector for MetaLearner {
                     // pass A: shared parameters (T fixed)
                     let xs = self.odin(&x, p.odin_steps_train, p.epsilon, false)?;
                     let t = self.temperature()?;
-                    let z = (self.logit0(&xs, Mode::Eval, Mode::Train)? / t)?;
+                    // record gradients for the head and (lightly unfrozen) last block only
+                    let tr = if p.unfreeze_last_block {
+                        Track::LastBlock
+                    } else {
+                        Track::Nothing
+                    };
+                    let z = (self.logit0_t(&xs, Mode::Eval, Mode::Train, tr, true)? / t)?;
+                    let x_id = x.index_select(&index(None, 0)?, 0)?;
                     let l_in = bce_with_logits(
-                        &self.logit0(
-                            &x.index_select(&index(None, 0)?, 0)?,
-                            Mode::Eval,
-                            Mode::Train,
-                        )?,
+                        &self.logit0_t(&x_id, Mode::Eval, Mode::Train, tr, true)?,
                         1.0,
                     )?;
                     let mut task_losses: Vec<Tensor> = vec![l_in];
