@@ -180,6 +180,22 @@ pub struct InspectArgs {
 pub enum BenchCommand {
     /// Load + clean throughput on real and generated data.
     Load(BenchLoadArgs),
+    /// Seconds per meta-learner episode and per inner / outer step on CIC-IDS2017 at the
+    /// reference's sizes.
+    Episode(BenchEpisodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEpisodeArgs {
+    /// Folder of the shared datasets.
+    #[arg(long, default_value = "../shared/data")]
+    pub data_dir: PathBuf,
+    /// Episodes to time.
+    #[arg(long, default_value_t = 3)]
+    pub episodes: usize,
+    /// Where the benchmark's run folder goes.
+    #[arg(long, default_value = "target/bench-runs")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +252,30 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
+        Some(Command::Bench(BenchCommand::Episode(a))) => {
+            let dir = crate::experiment::new_run_dir(&a.out, "bench-episode");
+            let t = crate::experiment::bench::bench_episode(&a.data_dir, a.episodes, &dir)?;
+            println!("CIC-IDS2017 sample, held out Botnet, seed 0, {} episodes (1 inner epoch, 2,048 normals per inner family, batch 256 / 128)", t.episodes);
+            println!("  s / episode        {:.2}", t.seconds_per_episode);
+            println!(
+                "  inner steps / ep.  {:.1}   ms / inner step {:.1}",
+                t.inner_steps_per_episode, t.ms_per_inner_step
+            );
+            println!(
+                "  outer steps / ep.  {:.1}   ms / outer step {:.1}",
+                t.outer_steps_per_episode, t.ms_per_outer_step
+            );
+            println!(
+                "  eval s / episode   {:.2}   (checkpoints + τ*)",
+                t.eval_seconds_per_episode
+            );
+            println!("  peak RSS MB        {:.0}", t.peak_rss_mb);
+            println!(
+                "  threads            {}",
+                candle_core::utils::get_num_threads()
+            );
+            Ok(())
+        }
         None => {
             let t = data::demo::table(DemoKind::Tabular, 0);
             let mut text = inspect_text(&t, "built-in demo (seed 0)");

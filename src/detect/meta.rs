@@ -185,26 +185,25 @@ impl MetaLearner {
     }
 
     fn checkpoint(&self, data: &TrainView, episode: usize, stage: Stage, ctx: &mut Ctx) -> R<()> {
-        let mut families = Vec::with_capacity(data.checkpoint.len());
-        for (f, b) in &data.checkpoint {
-            if b.is_empty() {
+        let pools = &data.checkpoint;
+        let mut families = Vec::with_capacity(pools.families.len());
+        let (sn, zn) = self.score_block(&pools.normals)?;
+        for (f, anomalies) in &pools.families {
+            let m = anomalies.len() / self.d;
+            if m == 0 {
                 continue;
             }
-            let (scores, z) = self.score_block(&b.x)?;
-            let mean = |want: u8| {
-                let v: Vec<f64> = z
-                    .iter()
-                    .zip(&b.y)
-                    .filter(|(_, &y)| y == want)
-                    .map(|(&z, _)| z)
-                    .collect();
-                v.iter().sum::<f64>() / v.len().max(1) as f64
-            };
+            let (sa, za) = self.score_block(anomalies)?;
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let mut scores = sn[..m].to_vec();
+            scores.extend(&sa);
+            let mut labels = vec![0u8; m];
+            labels.extend(std::iter::repeat_n(1u8, m));
             families.push(FamilyScores {
                 family: *f,
-                margin: mean(0) - mean(1),
+                margin: mean(&zn[..m]) - mean(&za),
                 scores,
-                labels: b.y.clone(),
+                labels,
             });
         }
         (ctx.emit)(Event::Checkpoint {

@@ -26,6 +26,43 @@ impl Block {
     }
 }
 
+/// The checkpoint blocks of all families, stored so that the normal rows they share are scored
+/// once: family `f`'s block is the first `m_f` rows of `normals` and its `m_f` anomalies.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointPools {
+    pub normals: Vec<f32>,
+    /// (family, its anomalies; their count is `m_f`).
+    pub families: Vec<(FamilyId, Vec<f32>)>,
+}
+
+impl CheckpointPools {
+    /// From balanced pools (normals first, then as many anomalies), all taking their normals from
+    /// the front of the same list, as [`crate::split::build_task`] makes them; `scale` gathers
+    /// and scales rows.
+    pub fn from_pools(
+        pools: &[(FamilyId, crate::split::Pool)],
+        scale: &dyn Fn(&[usize]) -> Vec<f32>,
+    ) -> Self {
+        let longest = pools
+            .iter()
+            .max_by_key(|(_, p)| p.rows.len())
+            .map(|(_, p)| p.rows[..p.rows.len() / 2].to_vec())
+            .unwrap_or_default();
+        let families = pools
+            .iter()
+            .map(|(f, p)| {
+                let m = p.rows.len() / 2;
+                debug_assert_eq!(&p.rows[..m], &longest[..m]);
+                (*f, scale(&p.rows[m..]))
+            })
+            .collect();
+        CheckpointPools {
+            normals: scale(&longest),
+            families,
+        }
+    }
+}
+
 /// Everything a detector may learn from in one (seed, rotation), already scaled.
 pub struct TrainView {
     pub d: usize,
@@ -36,7 +73,7 @@ pub struct TrainView {
     /// The seen-family validation pool (threshold selection).
     pub val: Block,
     /// Balanced validation blocks per family for checkpoint curves (logging only).
-    pub checkpoint: Vec<(FamilyId, Block)>,
+    pub checkpoint: CheckpointPools,
     /// The episode stream.
     pub episodes: EpisodeSampler,
     pub n_episodes: usize,

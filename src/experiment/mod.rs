@@ -1,5 +1,6 @@
 //! Experiments: the RON file, the plan it implies, and (later) the runner.
 
+pub mod bench;
 mod config;
 mod plan;
 mod run;

@@ -7,7 +7,7 @@ use super::config::{Device as DeviceSpec, Experiment, Method};
 use super::plan::{load_data, priority_families};
 use crate::data::{FamilyId, Scaler, Table};
 use crate::detect::meta::MetaLearner;
-use crate::detect::{Block, Ctx, DetectError, Detector, Event, TrainView};
+use crate::detect::{Block, CheckpointPools, Ctx, DetectError, Detector, Event, TrainView};
 use crate::eval;
 use crate::rng::SplitMix64;
 use crate::split::{build_task, split_with, EpisodeSampler, Pool};
@@ -294,11 +294,10 @@ fn run_inner(
                         .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
                         .collect(),
                     val: block(&task.val_pool),
-                    checkpoint: task
-                        .checkpoint
-                        .iter()
-                        .map(|(f, p)| (*f, block(p)))
-                        .collect(),
+                    checkpoint: CheckpointPools::from_pools(
+                        &task.checkpoint,
+                        &|rows: &[usize]| scaler.transform(&table.features, rows),
+                    ),
                     episodes: EpisodeSampler::new(
                         &exp.episodes,
                         &rot.seen,

@@ -1,0 +1,139 @@
+//! `heldout bench episode`: seconds per episode and per inner / outer step of the meta-learner
+//! on the CIC-IDS2017 sample at the reference's sizes (`../shared/reference/results/cost.md`,
+//! "3 / 1 / 2048": 3 episodes, 1 inner epoch, 2,048 normals per inner family, batch 256 / 128,
+//! one held-out family, seed 0), timed from the detector's own events.
+
+use super::config::{DataSpec, Experiment, FileSpec, MetaLearnerParams, Method};
+use super::run::{run, RunEvent};
+use crate::detect::{Event, Stage};
+use crate::split::{EpisodeSpec, HeldOut, Roles};
+use anyhow::Result;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Timings of one benchmark run.
+#[derive(Debug, Clone, Default)]
+pub struct EpisodeTimings {
+    pub episodes: usize,
+    pub seconds_per_episode: f64,
+    pub inner_steps_per_episode: f64,
+    pub ms_per_inner_step: f64,
+    pub outer_steps_per_episode: f64,
+    pub ms_per_outer_step: f64,
+    /// Checkpoint evaluations and τ* per episode.
+    pub eval_seconds_per_episode: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// The reference-sized experiment on the CIC-IDS2017 sample.
+pub fn reference_sized(data_dir: &Path, episodes: usize) -> Experiment {
+    let d = data_dir.join("cicids2017_improved_sample");
+    Experiment {
+        name: "bench-episode".into(),
+        data: DataSpec::File(FileSpec {
+            path: d.join("cicids2017_improved_sample.csv.gz"),
+            label_column: "Label".into(),
+            family_map: Some(d.join("family_map.csv")),
+            keep_unmapped: false,
+            drop_columns: vec![],
+            categorical: Default::default(),
+            missing: Default::default(),
+            min_family_rows: 50,
+            drop_duplicates: false,
+            keep_identifiers: false,
+        }),
+        protocol: Default::default(),
+        roles: Roles {
+            normal: vec!["Benign".into()],
+            held_out: HeldOut::Fixed(vec!["Botnet".into()]),
+            few_shot: Default::default(),
+            ignored: vec![],
+        },
+        split: Default::default(),
+        pools: Default::default(),
+        scaler: Default::default(),
+        episodes: EpisodeSpec {
+            count: episodes,
+            ..Default::default()
+        },
+        method: Method::MetaLearner(MetaLearnerParams {
+            inner_epochs: 1,
+            inner_per_family: 2048,
+            ..Default::default()
+        }),
+        compare: vec![],
+        seeds: vec![0],
+        device: super::config::Device::Cpu,
+        output: "runs".into(),
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs the reference-sized experiment into `dir` and times it.
+pub fn bench_episode(data_dir: &Path, episodes: usize, dir: &Path) -> Result<EpisodeTimings> {
+    let exp = reference_sized(data_dir, episodes);
+    let stop = AtomicBool::new(false);
+    let mut last: Option<(Stage, Instant)> = None;
+    let (mut inner, mut outer) = (Vec::new(), Vec::new());
+    let mut episode_start: Vec<Instant> = Vec::new();
+    let mut episode_end: Option<Instant> = None;
+    let mut sink = |e: RunEvent| {
+        let now = Instant::now();
+        match e {
+            RunEvent::Detector(Event::Episode(_)) => {
+                episode_start.push(now);
+                last = None;
+            }
+            RunEvent::Detector(Event::Progress { stage, .. }) => {
+                if let Some((s, t)) = last {
+                    if s == stage {
+                        let ms = now.duration_since(t).as_secs_f64() * 1e3;
+                        if stage == Stage::Inner {
+                            inner.push(ms)
+                        } else {
+                            outer.push(ms)
+                        }
+                    }
+                }
+                last = Some((stage, now));
+            }
+            RunEvent::Detector(Event::Threshold { .. }) => episode_end = Some(now),
+            _ => {}
+        }
+    };
+    run(&exp, Path::new("."), dir, &stop, &mut sink)?;
+    let n = episode_start.len().max(1);
+    let total = match (episode_start.first(), episode_end) {
+        (Some(a), Some(b)) => b.duration_since(*a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    // Each stage's first step also carries the previous stage's work, so it is not timed;
+    // steps per episode count it back.
+    let inner_steps = (inner.len() + n) as f64 / n as f64;
+    let outer_steps = (outer.len() + n) as f64 / n as f64;
+    let spe = total / n as f64;
+    let eval = spe - (inner_steps * mean(&inner) + outer_steps * mean(&outer)) / 1e3;
+    Ok(EpisodeTimings {
+        episodes: n,
+        seconds_per_episode: spe,
+        inner_steps_per_episode: inner_steps,
+        ms_per_inner_step: mean(&inner),
+        outer_steps_per_episode: outer_steps,
+        ms_per_outer_step: mean(&outer),
+        eval_seconds_per_episode: eval.max(0.0),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
