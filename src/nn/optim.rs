@@ -74,19 +74,22 @@ impl Adam {
             let Some(g) = grads.get(&s.var.as_tensor().id()) else {
                 continue;
             };
-            let p = s.var.as_tensor();
+            // Everything here is detached: optimiser state must not keep the autograd history
+            // of earlier steps alive (that leaked ~1 GB per episode).
+            let p = s.var.as_tensor().detach();
+            let g = g.detach();
             let g = if !c.decoupled && c.weight_decay > 0.0 {
-                (g + (p * c.weight_decay)?)?
+                (g + (&p * c.weight_decay)?)?
             } else {
-                g.clone()
+                g
             };
-            s.m = ((&s.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            s.v = ((&s.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+            s.m = ((&s.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
+            s.v = ((&s.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();
             let denom = ((&s.v / bc2)?.sqrt()? + c.eps)?;
             let update = ((&s.m / bc1)? / denom)?;
-            let mut next = (p - (update * lr)?)?;
+            let mut next = (&p - (update * lr)?)?;
             if c.decoupled && c.weight_decay > 0.0 {
-                next = (next - (p * (lr * c.weight_decay))?)?;
+                next = (next - (&p * (lr * c.weight_decay))?)?;
             }
             s.var.set(&next)?;
         }
