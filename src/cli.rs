@@ -439,21 +439,11 @@ pub fn apply_overrides(text: &str, sets: &[String]) -> Result<String> {
                     parts[..i].join(".")
                 );
             };
-            if !obj.contains_key(*part) {
-                let known: Vec<&String> = obj.keys().collect();
-                bail!(
-                    "--set {s}: no field '{part}' here; fields are: {}",
-                    known
-                        .iter()
-                        .map(|k| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+            let known = obj.keys().cloned().collect::<Vec<_>>().join(", ");
+            match obj.get_mut(*part) {
+                Some(next) => node = next,
+                None => bail!("--set {s}: no field '{part}' here; fields are: {known}"),
             }
-            let Some(next) = obj.get_mut(*part) else {
-                unreachable!()
-            };
-            node = next;
         }
         *node = value;
     }

@@ -240,3 +240,25 @@ fn validate_prints_the_same_plan_twice_and_fails_cleanly_on_a_bad_file() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn set_overrides_name_unknown_fields_and_bad_values() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["run", "--demo", "--set", "episodes.nope=2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no field 'nope'") && err.contains("shots"),
+        "{err}"
+    );
+    let out = run(&["run", "--demo", "--set", "episodes.count=-3"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["run", "--demo", "--set", "seeds"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FIELD=VALUE"), "{err}");
+}

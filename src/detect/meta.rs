@@ -478,6 +478,7 @@ impl Detector for MetaLearner {
                     for l in &task_losses {
                         let g = self.grads_of(l, &shared)?;
                         let mut v = Vec::new();
+                        // `grads_of` returns an entry for every variable it was given.
                         for var in &shared {
                             v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
                         }
