@@ -90,6 +90,27 @@ pub fn priority_families(
     }
 }
 
+/// The task, fitted scaler and hard-OOD priority list of one rotation and seed: what both the
+/// plan and the runner start from.
+pub fn prepare_rotation(
+    exp: &Experiment,
+    table: &Table,
+    splits: &[crate::split::FamilySplit],
+    normal: &[FamilyId],
+    rot: &Rotation,
+    seed: u64,
+) -> anyhow::Result<(Task, Scaler, Vec<FamilyId>)> {
+    let task = build_task(splits, normal, rot, seed, exp.episodes.shots, &exp.pools);
+    let scaler = Scaler::fit(
+        exp.scaler,
+        &table.features,
+        table.n_features,
+        &task.scaler_rows,
+    )?;
+    let priority = priority_families(exp, table, &task, &scaler);
+    Ok((task, scaler, priority))
+}
+
 impl Plan {
     /// Builds the plan for the first seed, with `n_episodes` episodes shown per rotation.
     pub fn build(exp: &Experiment, table: &Table, n_episodes: usize) -> anyhow::Result<Plan> {
@@ -100,21 +121,8 @@ impl Plan {
         let name = |f: FamilyId| table.families[f as usize].as_str();
         let mut rotations = Vec::new();
         for rot in &roles.rotations {
-            let task = build_task(
-                &splits,
-                &roles.normal,
-                rot,
-                seed,
-                exp.episodes.shots,
-                &exp.pools,
-            );
-            let scaler = Scaler::fit(
-                exp.scaler,
-                &table.features,
-                table.n_features,
-                &task.scaler_rows,
-            )?;
-            let priority = priority_families(exp, table, &task, &scaler);
+            let (task, _, priority) =
+                prepare_rotation(exp, table, &splits, &roles.normal, rot, seed)?;
             let available: Vec<usize> = task.few_shot.iter().map(|(_, r)| r.len()).collect();
             let mut sampler =
                 EpisodeSampler::new(&exp.episodes, &rot.seen, &available, &priority, seed);

@@ -4,13 +4,13 @@
 //! finished. `config.ron` is written before any training.
 
 use super::config::{Device as DeviceSpec, Experiment, Method};
-use super::plan::{load_data, priority_families};
-use crate::data::{FamilyId, Scaler, Table};
+use super::plan::{load_data, prepare_rotation};
+use crate::data::{FamilyId, Table};
 use crate::detect::meta::MetaLearner;
 use crate::detect::{Block, CheckpointPools, Ctx, DetectError, Detector, Event, TrainView};
 use crate::eval;
 use crate::rng::SplitMix64;
-use crate::split::{build_task, split_with, EpisodeSampler, Pool};
+use crate::split::{split_with, EpisodeSampler, Pool};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -254,16 +254,8 @@ fn run_inner(
     for &seed in &exp.seeds {
         let splits = split_with(&table, seed, &exp.split);
         for rot in &roles.rotations {
-            let task = build_task(
-                &splits,
-                &roles.normal,
-                rot,
-                seed,
-                exp.episodes.shots,
-                &exp.pools,
-            );
-            let scaler = Scaler::fit(exp.scaler, &table.features, d, &task.scaler_rows)?;
-            let priority = priority_families(exp, &table, &task, &scaler);
+            let (task, scaler, priority) =
+                prepare_rotation(exp, &table, &splits, &roles.normal, rot, seed)?;
             let held = rot
                 .held_out
                 .iter()
