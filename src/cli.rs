@@ -222,12 +222,25 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            // the shell convention for a run ended by Ctrl-C (SIGINT)
+            ExitCode::from(130)
+        }
         Err(e) => {
             let msg = format!("{e:#}");
             eprintln!("error: {}", msg.replace('\n', " "));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A run stopped by the user; its folder holds what finished.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped: {dir} holds the {units} finished units (status.txt says so)")]
+pub struct Interrupted {
+    pub dir: String,
+    pub units: usize,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -550,11 +563,13 @@ fn run_experiment(a: RunArgs) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the run thread panicked"))??;
     match state {
         RunState::Finished => println!("finished: {}", dir.display()),
-        RunState::Stopped => println!(
-            "stopped: {} holds the {} finished units",
-            dir.display(),
-            finished.len()
-        ),
+        RunState::Stopped => {
+            return Err(Interrupted {
+                dir: dir.display().to_string(),
+                units: finished.len(),
+            }
+            .into())
+        }
     }
     Ok(())
 }

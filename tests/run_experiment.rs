@@ -95,3 +95,50 @@ fn the_demo_run_is_deterministic_and_complete() {
         assert!(text.contains(fam), "{fam} missing from the family table");
     }
 }
+
+#[test]
+fn ctrl_c_stops_within_a_second_and_leaves_a_readable_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+        .args([
+            "run",
+            "--demo",
+            "--set",
+            "episodes.count=20",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // let it finish at least one unit, then interrupt
+    let folder = loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(Ok(e)) = std::fs::read_dir(out.path()).unwrap().next() {
+            let m = e.path().join("metrics.csv");
+            if std::fs::read_to_string(&m)
+                .map(|t| t.lines().count() > 1)
+                .unwrap_or(false)
+            {
+                break e.path();
+            }
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    let waited = t0.elapsed();
+    assert!(waited.as_secs_f64() < 1.5, "stopped after {waited:?}");
+    assert_eq!(code, Some(130));
+    let st = std::fs::read_to_string(folder.join("status.txt")).unwrap();
+    assert!(st.starts_with("stopped"), "{st}");
+    let metrics = std::fs::read_to_string(folder.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("method,seed,held_out"));
+    assert!(metrics.lines().count() >= 2);
+    assert!(folder.join("summary.md").exists() && folder.join("config.ron").exists());
+}
