@@ -295,8 +295,11 @@ impl Detector for MetaLearner {
 
         let inner_rows_per_family = p.inner_per_family.min(n_normals);
         let k_outer = data.episodes.spec().outer_families.max(1);
-        let inner_steps_per_epoch_max = (2 * 2 * inner_rows_per_family).div_ceil(p.inner_batch);
-        let inner_total = data.n_episodes * p.inner_epochs * inner_steps_per_epoch_max;
+        // As the reference: steps per epoch = ⌈families_per_task·n_f / batch⌉ (the longest task).
+        let fpt = data.episodes.spec().families_per_task.max(1);
+        let inner_total = data.n_episodes
+            * p.inner_epochs
+            * (fpt * inner_rows_per_family).div_ceil(p.inner_batch);
         let shots_max = data
             .few_shot
             .iter()
@@ -316,34 +319,61 @@ impl Detector for MetaLearner {
             self.checkpoint(data, q, Stage::Pre, ctx)?;
 
             // ---------------- inner stage ----------------
-            let mut rows: Vec<(usize, bool)> = Vec::new(); // (normal row, is normal) or (few-shot idx, false)
+            // Per task: its families' normals, each one draw of n_f rows (no replacement) from the
+            // shared normal pool (spec §1.2 mapping (b)); with `supervised_inner_families` also the
+            // family's few-shot anomalies. Every step concatenates `inner_batch` rows of each task.
             let mut anomalies: Vec<f32> = Vec::new();
-            for _ in 0..ep.inner.len().max(1) {
-                let mut perm: Vec<usize> = (0..n_normals).collect();
-                rng.shuffle(&mut perm);
-                rows.extend(perm[..inner_rows_per_family].iter().map(|&r| (r, true)));
-            }
-            if p.inner_mode == InnerMode::SupervisedInnerFamilies {
-                for f in &ep.inner {
-                    if let Some((_, x)) = data.few_shot.iter().find(|(g, _)| g == f) {
-                        for r in 0..x.len() / d {
-                            rows.push((anomalies.len() / d, false));
-                            anomalies.extend_from_slice(&x[r * d..(r + 1) * d]);
+            let mut tasks: Vec<Vec<(usize, bool)>> = Vec::new();
+            let task_list: Vec<Vec<FamilyId>> = if ep.inner_tasks.is_empty() {
+                vec![Vec::new()]
+            } else {
+                ep.inner_tasks.clone()
+            };
+            for t in &task_list {
+                let mut rows: Vec<(usize, bool)> = Vec::new();
+                for _ in 0..t.len().max(1) {
+                    let mut perm: Vec<usize> = (0..n_normals).collect();
+                    rng.shuffle(&mut perm);
+                    rows.extend(perm[..inner_rows_per_family].iter().map(|&r| (r, true)));
+                }
+                if p.inner_mode == InnerMode::SupervisedInnerFamilies {
+                    for f in t {
+                        if let Some((_, x)) = data.few_shot.iter().find(|(g, _)| g == f) {
+                            for r in 0..x.len() / d {
+                                rows.push((anomalies.len() / d, false));
+                                anomalies.extend_from_slice(&x[r * d..(r + 1) * d]);
+                            }
                         }
                     }
                 }
+                tasks.push(rows);
             }
-            let steps = p.inner_epochs * rows.len().div_ceil(p.inner_batch);
+            let longest = tasks.iter().map(Vec::len).max().unwrap_or(0);
+            let per_epoch = longest.div_ceil(p.inner_batch);
+            let steps = p.inner_epochs * per_epoch;
             let mut s = 0;
             for _ in 0..p.inner_epochs {
-                rng.shuffle(&mut rows);
-                for batch in rows.chunks(p.inner_batch) {
+                for t in tasks.iter_mut() {
+                    rng.shuffle(t);
+                }
+                for k in 0..per_epoch {
                     if ctx.stopped() {
                         return Err(DetectError::Stopped);
                     }
+                    let batch: Vec<(usize, bool)> = tasks
+                        .iter()
+                        .flat_map(|t| {
+                            let a = (k * p.inner_batch).min(t.len());
+                            let b = ((k + 1) * p.inner_batch).min(t.len());
+                            t[a..b].iter().copied()
+                        })
+                        .collect();
+                    if batch.is_empty() {
+                        continue;
+                    }
                     let mut xb = Vec::with_capacity(batch.len() * d);
                     let mut target = Vec::with_capacity(batch.len());
-                    for &(r, normal) in batch {
+                    for &(r, normal) in &batch {
                         let src = if normal { &data.normals } else { &anomalies };
                         xb.extend_from_slice(&src[r * d..(r + 1) * d]);
                         target.push(if normal { 1f32 } else { 0f32 });

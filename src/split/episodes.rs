@@ -175,9 +175,15 @@ impl EpisodeSampler {
             inner_tasks.push(task);
         }
         // Keep at least one seen family for the outer stage: drop the last-drawn inner ones.
+        // The dropped families leave their tasks too; empty tasks go (as the reference does).
         while !inner.is_empty() && inner.len() >= self.seen.len() && !self.seen.is_empty() {
-            inner.pop();
+            if let Some(drop) = inner.pop() {
+                for t in inner_tasks.iter_mut() {
+                    t.retain(|&f| f != drop);
+                }
+            }
         }
+        inner_tasks.retain(|t| !t.is_empty());
         let allowed: Vec<FamilyId> = self
             .seen
             .iter()
