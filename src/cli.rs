@@ -427,12 +427,8 @@ pub fn apply_overrides(text: &str, sets: &[String]) -> Result<String> {
     if sets.is_empty() {
         return Ok(text.to_string());
     }
-    let opts = ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let exp: crate::experiment::Experiment = opts
-        .from_str(text)
-        .map_err(|e| anyhow::anyhow!("{}:{}: {}", e.span.start.line, e.span.start.col, e.code))?;
+    let exp = crate::experiment::Experiment::parse(text, Path::new("experiment"))?;
+    let opts = crate::experiment::Experiment::ron_options();
     let mut tree: serde_json::Value = serde_json::to_value(&exp)?;
     for s in sets {
         let Some((field, value)) = s.split_once('=') else {
@@ -589,24 +585,15 @@ fn validate(a: ValidateArgs) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // bench load
 
-/// Peak resident memory of this process in bytes (Linux), after `reset_peak` if called.
+use crate::experiment::bench::{proc_status_bytes, reset_peak_rss as reset_peak};
+
+/// Peak resident memory of this process in bytes (Linux), since the last `reset_peak`.
 fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_status_bytes("VmHWM:")
 }
 
 fn current_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn reset_peak() {
-    // "5" resets the peak RSS (VmHWM) on Linux ≥ 4.0.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    proc_status_bytes("VmRSS:")
 }
 
 /// Writes the CIC-IDS2018-shaped benchmark CSV (seeded): a timestamp, 80 numeric columns, a label;

@@ -15,8 +15,8 @@ use crate::data::FamilyId;
 use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
-    bce_with_logits, clip_grad_norm, cosine_lr, pcgrad, Adam, AdamConfig, Decoder, Encoder, Head,
-    Mode, Params, Track,
+    bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, pcgrad, sign_pm1, Adam,
+    AdamConfig, Decoder, Encoder, Head, Mode, Params, Track,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -44,11 +44,6 @@ pub struct MetaLearner {
     tau: f64,
     /// Dropout, drop-path and batch draws.
     rng: std::cell::RefCell<SplitMix64>,
-}
-
-fn sign_pm1(t: &Tensor) -> candle_core::Result<Tensor> {
-    // sgn with sgn(0) = +1
-    t.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)
 }
 
 impl MetaLearner {
@@ -389,9 +384,7 @@ impl Detector for MetaLearner {
                         bce_with_logits(&l0, 1.0)?
                     } else {
                         let y = Tensor::from_vec(target, batch.len(), &self.device)?;
-                        let stable = (l0.relu()? - (&l0 * &y)?)?;
-                        let soft = (l0.abs()?.neg()?.exp()? + 1.0)?.log()?;
-                        (stable + soft)?.mean_all()?
+                        bce_with_logit_targets(&l0, &y)?
                     };
                     let rec = (recon - &x)?.sqr()?.mean_all()?;
                     let loss = (bce + (rec * p.lambda_rec)?)?;

@@ -7,7 +7,9 @@
 use super::{Ctx, DetectError, Detector, Event, Stage, TrainView};
 use crate::eval;
 use crate::experiment::{MetaLearnerParams, OdinParams};
-use crate::nn::{clip_grad_norm, cosine_lr, Adam, AdamConfig, Encoder, Head, Mode, Params};
+use crate::nn::{
+    clip_grad_norm, cosine_lr, sign_pm1, Adam, AdamConfig, Encoder, Head, Mode, Params,
+};
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -84,7 +86,7 @@ impl Odin {
             let gx = g
                 .get(xv.as_tensor())
                 .ok_or_else(|| DetectError::Other("no input gradient".into()))?;
-            let sgn = gx.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)?;
+            let sgn = sign_pm1(gx)?;
             let xs = (xt - (sgn * self.p.epsilon)?)?;
             let l = self.logits(&xs, Mode::Eval)?;
             let gap = (l.narrow(1, 0, 1)? - l.narrow(1, 1, 1)?)?.squeeze(1)?;

@@ -69,16 +69,21 @@ pub fn reference_sized(data_dir: &Path, episodes: usize) -> Experiment {
     }
 }
 
+/// A memory line of `/proc/self/status` (e.g. `"VmHWM:"`, peak RSS) in bytes; Linux only.
+pub fn proc_status_bytes(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak RSS (`VmHWM`); writing "5" to `clear_refs` does so on Linux ≥ 4.0.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_status_bytes("VmHWM:").map_or(0.0, |b| b as f64 / (1 << 20) as f64)
 }
 
 /// Runs the reference-sized experiment into `dir` and times it.

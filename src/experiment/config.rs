@@ -329,11 +329,17 @@ impl Experiment {
         Ok(e)
     }
 
-    /// Parses RON text (`path` is only used in messages).
-    pub fn parse(text: &str, path: &Path) -> Result<Experiment, ConfigError> {
+    /// The RON dialect of experiment files: newtype variants may be written unwrapped
+    /// (`Odin(temperature: 1000.0)`) and `Some(..)` may be left out.
+    pub fn ron_options() -> ron::Options {
         ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES)
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+    }
+
+    /// Parses RON text (`path` is only used in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Experiment, ConfigError> {
+        Self::ron_options()
             .from_str::<Experiment>(text)
             .map_err(|e| ConfigError::Syntax {
                 path: path.to_path_buf(),

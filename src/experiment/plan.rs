@@ -51,14 +51,8 @@ pub fn priority_families(
         Priority::Auto => {
             let d = table.n_features;
             let normals = scaler.transform(&table.features, &task.normal_train);
-            let mut median = vec![0f64; d];
-            let mut col = Vec::with_capacity(task.normal_train.len());
-            for (j, m) in median.iter_mut().enumerate() {
-                col.clear();
-                col.extend(normals.chunks_exact(d).map(|r| r[j] as f64));
-                col.sort_by(f64::total_cmp);
-                *m = data::quantile_sorted(&col, 0.5);
-            }
+            let all: Vec<usize> = (0..task.normal_train.len()).collect();
+            let median = data::Imputer::fit(&normals, d, &all).median;
             let dist = |rows: &[f32]| -> Vec<f64> {
                 rows.chunks_exact(d)
                     .map(|r| {

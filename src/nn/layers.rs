@@ -332,7 +332,21 @@ impl Decoder {
 /// Mean binary cross-entropy with logits against a constant target, in the stable form
 /// `max(z, 0) − z·y + log(1 + e^{−|z|})`.
 pub fn bce_with_logits(z: &Tensor, target: f64) -> Result<Tensor> {
-    let stable = (z.relu()? - (z * target)?)?;
+    bce_terms(z, &(z * target)?)
+}
+
+/// [`bce_with_logits`] with one target per row (`y` of the same shape as `z`).
+pub fn bce_with_logit_targets(z: &Tensor, y: &Tensor) -> Result<Tensor> {
+    bce_terms(z, &(z * y)?)
+}
+
+fn bce_terms(z: &Tensor, zy: &Tensor) -> Result<Tensor> {
+    let stable = (z.relu()? - zy)?;
     let soft = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
     (stable + soft)?.mean_all()
+}
+
+/// Elementwise sign with `sgn(0) = +1` (the ODIN convention of spec §0), as f32.
+pub fn sign_pm1(t: &Tensor) -> Result<Tensor> {
+    t.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)
 }

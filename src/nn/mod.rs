@@ -7,7 +7,8 @@ mod optim;
 mod pcgrad;
 
 pub use layers::{
-    bce_with_logits, Decoder, Encoder, Head, LayerNorm, Linear, Mode, ResBlock, Track,
+    bce_with_logit_targets, bce_with_logits, sign_pm1, Decoder, Encoder, Head, LayerNorm, Linear,
+    Mode, ResBlock, Track,
 };
 pub use optim::{clip_grad_norm, cosine_lr, Adam, AdamConfig};
 pub use pcgrad::{pcgrad, pcgrad_ordered, PcgradStats};
