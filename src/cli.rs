@@ -12,7 +12,7 @@ use std::time::Instant;
 #[derive(Debug, Parser)]
 #[command(name = "heldout", version, about, long_about = None)]
 pub struct Cli {
-    /// Without a command, heldout shows its built-in demo dataset.
+    /// Without a command, heldout opens the desktop workbench on its built-in demo.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -25,11 +25,104 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run an experiment (all rotations × seeds × methods) into a run folder.
     Run(RunArgs),
+    /// Write a run folder's figures (SVG/PNG), tables (CSV, Markdown, LaTeX) and experiment.
+    Export(ExportArgs),
     /// Metrics for any detector's scores in a CSV (AUC-ROC, AP, AUC-PR, FPR@95, best-F1, …).
     Eval(EvalArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Open the desktop workbench (what `heldout` does without a command).
+    Gui(GuiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GuiArgs {
+    /// An experiment file to open (default: the last session, or the built-in demo).
+    pub experiment: Option<PathBuf>,
+    /// A run folder to show (its plots and tables, without retraining).
+    #[arg(long)]
+    pub open_run: Option<PathBuf>,
+    /// The tab to start on.
+    #[arg(long, value_enum)]
+    pub tab: Option<TabArg>,
+    /// The live view's plots to start on.
+    #[arg(long, value_enum)]
+    pub live: Option<LiveArg>,
+    /// Take a screenshot of the window once it has settled, write it (PNG) and close; the saved
+    /// session is neither read nor written. For documentation (screenshots/render.sh).
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Window size in points, e.g. 1400x900.
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<[f32; 2]>,
+    /// Queue a run of the experiment at start (as the ▶ button does).
+    #[arg(long)]
+    pub start_run: bool,
+    /// Close the window after this many seconds and print frame-time statistics (for
+    /// measuring the UI's frame rate during a run).
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<f64>,
+}
+
+fn parse_size(s: &str) -> std::result::Result<[f32; 2], String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT, e.g. 1400x900"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| *x >= 200.0)
+            .ok_or_else(|| format!("`{s}`: sizes are numbers of at least 200"))
+    };
+    Ok([p(w)?, p(h)?])
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TabArg {
+    Data,
+    Experiment,
+    Live,
+    Results,
+    Runs,
+    Playground,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LiveArg {
+    Histograms,
+    Curves,
+    Training,
+    Pcgrad,
+}
+
+impl GuiArgs {
+    fn options(self) -> crate::gui::LaunchOptions {
+        use crate::gui::{LiveSub, Tab};
+        crate::gui::LaunchOptions {
+            experiment: self.experiment,
+            open_run: self.open_run,
+            tab: self.tab.map(|t| match t {
+                TabArg::Data => Tab::Data,
+                TabArg::Experiment => Tab::Experiment,
+                TabArg::Live => Tab::Live,
+                TabArg::Results => Tab::Results,
+                TabArg::Runs => Tab::Runs,
+                TabArg::Playground => Tab::Playground,
+            }),
+            live: self.live.map(|l| match l {
+                LiveArg::Histograms => LiveSub::Histograms,
+                LiveArg::Curves => LiveSub::Curves,
+                LiveArg::Training => LiveSub::Training,
+                LiveArg::Pcgrad => LiveSub::Pcgrad,
+            }),
+            screenshot: self.screenshot,
+            size: self.size,
+            start_run: self.start_run,
+            exit_after: self.exit_after,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +160,28 @@ pub struct RunArgs {
     /// Override a field, in RON syntax: `--set seeds=[0]`, `--set episodes.count=2`.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run folder (written by `heldout run` or the workbench).
+    pub run_dir: PathBuf,
+    /// Folder for the exported files (default: RUN_DIR/export).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Figure file format.
+    #[arg(long, value_enum, default_value = "both")]
+    pub format: ExportFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormatArg {
+    /// Vector figures.
+    Svg,
+    /// Raster figures (2× size).
+    Png,
+    /// SVG and PNG.
+    Both,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +363,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Validate(a)) => validate(a),
         Some(Command::Run(a)) => run_experiment(a),
+        Some(Command::Export(a)) => export(a),
         Some(Command::Eval(a)) => {
             let r = crate::eval::eval_scores_csv(
                 &a.scores,
@@ -289,19 +405,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        None => {
-            let t = data::demo::table(DemoKind::Tabular, 0);
-            let mut text = inspect_text(&t, "built-in demo (seed 0)");
-            text.push_str("\nfamilies of the demo:\n");
-            for (f, what) in DemoKind::Tabular.describe() {
-                text.push_str(&format!("  {f:<8} {what}\n"));
-            }
-            text.push_str(
-                "\nnext: heldout inspect PATH --label COLUMN   (heldout --help for more)\n",
-            );
-            print!("{text}");
-            Ok(())
-        }
+        Some(Command::Gui(a)) => crate::gui::launch(a.options()),
+        None => crate::gui::launch(Default::default()),
     }
 }
 
@@ -550,7 +655,7 @@ fn run_experiment(a: RunArgs) -> Result<()> {
                 bar.suspend(|| println!("{line}"));
                 finished.push(line);
             }
-            RunEvent::Detector(_) => {}
+            RunEvent::Detector(_) | RunEvent::Data(_) => {}
         }
     }
     bar.finish_and_clear();
@@ -567,6 +672,36 @@ fn run_experiment(a: RunArgs) -> Result<()> {
             .into())
         }
     }
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    use crate::report::export::{default_out_dir, export_run, Format};
+    if !a.run_dir.is_dir() {
+        bail!(
+            "{}: no such folder — give the path of a run folder written by `heldout run`",
+            a.run_dir.display()
+        );
+    }
+    let t0 = Instant::now();
+    let folder = crate::report::RunFolder::load(&a.run_dir)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out_dir(&folder));
+    let formats: &[Format] = match a.format {
+        ExportFormatArg::Svg => &[Format::Svg],
+        ExportFormatArg::Png => &[Format::Png],
+        ExportFormatArg::Both => &[Format::Svg, Format::Png],
+    };
+    let files = export_run(&folder, &out, formats)?;
+    let figs = files
+        .iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("figures")))
+        .count();
+    println!(
+        "exported {} files ({figs} figures, results.csv/.md/.tex, experiment.ron) to {} in {:.1} s",
+        files.len(),
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -7,6 +7,8 @@ pub mod data;
 pub mod detect;
 pub mod eval;
 pub mod experiment;
+pub mod gui;
 pub mod nn;
+pub mod report;
 pub mod rng;
 pub mod split;

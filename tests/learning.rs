@@ -87,6 +87,7 @@ fn learns_on_cicids2017_and_the_outer_stage_widens_the_margin() {
         stop: &stop,
         rng: SplitMix64::new(40),
         device: candle_core::Device::Cpu,
+        probe: None,
     };
     m.fit(&mut view, &mut ctx).unwrap();
 

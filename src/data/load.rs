@@ -169,6 +169,51 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Table> {
     b.finish(path, opts, family_map.as_ref(), report)
 }
 
+/// The column names of a CSV (plain or gzip), Parquet file or folder of them (its first file),
+/// without loading the rows: for choosing the label column before a load.
+pub fn columns(path: &Path) -> Result<Vec<String>> {
+    if !path.exists() {
+        return Err(DataError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = if path.is_dir() {
+        folder_files(path)?.remove(0)
+    } else {
+        path.to_path_buf()
+    };
+    if is_parquet(&file) {
+        let f = std::fs::File::open(&file).map_err(io_err(&file))?;
+        let schema = ParquetReader::new(f)
+            .schema()
+            .map_err(|e| DataError::NotTabular {
+                path: file.clone(),
+                what: format!("not a readable Parquet file ({e})"),
+            })?;
+        return Ok(schema.iter_names().map(|n| n.trim().to_string()).collect());
+    }
+    let (mut r, _) = open_text(&file)?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < (1 << 20) {
+        match r.read(&mut byte).map_err(io_err(&file))? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let line = line
+        .strip_prefix(b"\xef\xbb\xbf".as_slice())
+        .unwrap_or(&line);
+    if line.is_empty() {
+        return Err(DataError::Empty { path: file });
+    }
+    Ok(header_names(line))
+}
+
 fn folder_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|e| DataError::Io {
         path: dir.to_path_buf(),

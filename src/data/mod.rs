@@ -14,7 +14,7 @@ mod tokens;
 
 pub use error::{DataError, Result};
 pub use family_map::FamilyMap;
-pub use load::{load, CategoricalPolicy, LoadOptions};
+pub use load::{columns, load, CategoricalPolicy, LoadOptions};
 pub use report::{
     CellCounts, CleaningReport, ColumnCells, DropReason, DroppedColumn, FileRead, MissingPolicy,
     OneHotColumn,

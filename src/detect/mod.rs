@@ -140,14 +140,45 @@ pub enum Event {
     },
     /// The threshold chosen on the validation pool after an episode.
     Threshold { episode: usize, tau: f64, f1: f64 },
+    /// The model as it is now, seen through [`Ctx::probe`]: emitted only when a probe is set, at
+    /// the start of every episode (stage `Pre`, step 0) and after every inner and outer update
+    /// (right after that update's `Progress`).
+    Probe {
+        episode: usize,
+        stage: Stage,
+        /// The update within its stage (1-based; 0 for `Pre`) and the stage's updates.
+        step: usize,
+        steps: usize,
+        /// The score of each probe point (as test scoring: higher = more anomalous).
+        scores: Vec<f64>,
+        /// The training-time ODIN perturbation x̃ of each probe arrow row (same layout as
+        /// [`Probe::arrows`], which holds the x each one starts from).
+        perturbed: Vec<f32>,
+        /// T at this moment.
+        temperature: f64,
+    },
 }
 
-/// What `fit` gets besides data: event sink, stop flag, seeded RNG, device.
+/// What a detector should report about itself after every update, for teaching (the 2-D
+/// playground): rows to score and rows whose ODIN perturbation to show. Row-major, `d` columns,
+/// scaled like the training data. Computing it uses no training randomness, so a run with a
+/// probe trains exactly as one without.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    /// Points to score (e.g. a grid over the data).
+    pub points: Vec<f32>,
+    /// Rows whose training-time ODIN perturbation to report.
+    pub arrows: Vec<f32>,
+}
+
+/// What `fit` gets besides data: event sink, stop flag, seeded RNG, device, and an optional
+/// probe (`None` outside teaching; detectors may ignore it).
 pub struct Ctx<'a> {
     pub emit: &'a mut dyn FnMut(Event),
     pub stop: &'a AtomicBool,
     pub rng: SplitMix64,
     pub device: Device,
+    pub probe: Option<Probe>,
 }
 
 impl Ctx<'_> {

@@ -3,6 +3,7 @@
 pub mod bench;
 mod config;
 mod plan;
+pub mod playground;
 mod run;
 
 pub use config::*;

@@ -9,10 +9,13 @@ use crate::data::{FamilyId, Table};
 use crate::detect::meta::MetaLearner;
 use crate::detect::{Block, CheckpointPools, Ctx, DetectError, Detector, Event, TrainView};
 use crate::eval;
+use crate::report::{
+    CheckpointRow, Curve, CurveRow, FamilyTable, HistRow, LossRow, MetricRow, PcgradRow, RunData,
+    ScoreRow, ThresholdRow, UnitKey,
+};
 use crate::rng::SplitMix64;
 use crate::split::{split_with, EpisodeSampler, Pool};
 use anyhow::{Context, Result};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -29,6 +32,8 @@ pub enum RunEvent {
     },
     /// A detector event of the current unit.
     Detector(Event),
+    /// New rows for the run folder (the same rows the files get): the live view's data.
+    Data(Box<RunData>),
     /// A unit finished with these test metrics.
     Finished {
         method: String,
@@ -69,134 +74,34 @@ fn device(spec: DeviceSpec) -> Result<candle_core::Device> {
     })
 }
 
-/// Rows accumulated for the run folder's CSV files.
+/// Rows accumulated for the run folder's files.
 #[derive(Default)]
 struct Out {
-    metrics: String,
-    checkpoints: String,
-    pcgrad: String,
-    histograms: String,
-    curves: String,
-    scores: String,
-    thresholds: String,
-    /// One entry per (method, held-out family, seed), for summary.md.
-    cells: Vec<Cell>,
-}
-
-/// Test metrics of one (method, held-out family, seed).
-struct Cell {
-    method: String,
-    family: String,
-    seed: u64,
-    at_tau: eval::ThresholdMetrics,
-    ap: f64,
-    auc: f64,
-    fpr95: f64,
+    data: RunData,
 }
 
 impl Out {
-    fn new() -> Self {
-        Out {
-            metrics: "method,seed,held_out,precision,recall,accuracy,f1,ap,auc_roc,fpr95,tau\n"
-                .into(),
-            checkpoints:
-                "method,seed,rotation,episode,stage,family,role,auc,ap,margin,temperature\n".into(),
-            pcgrad: "method,seed,rotation,episode,step,task_i,task_j,cosine,projected\n".into(),
-            histograms: "method,seed,rotation,episode,stage,family,class,bin_lo,bin_hi,count\n"
-                .into(),
-            curves: "method,seed,rotation,episode,stage,family,curve,x,y\n".into(),
-            scores: "method,seed,rotation,row,label,score\n".into(),
-            thresholds: "method,seed,rotation,episode,tau,val_f1\n".into(),
-            cells: Vec::new(),
-        }
-    }
-
     fn write(&self, dir: &Path) -> Result<()> {
-        for (name, text) in [
-            ("metrics.csv", &self.metrics),
-            ("checkpoints.csv", &self.checkpoints),
-            ("pcgrad.csv", &self.pcgrad),
-            ("histograms.csv", &self.histograms),
-            ("curves.csv", &self.curves),
-            ("scores.csv", &self.scores),
-            ("thresholds.csv", &self.thresholds),
-        ] {
-            write_atomic(&dir.join(name), text)?;
+        for (name, text) in self.data.to_csv() {
+            write_atomic(&dir.join(name), &text)?;
         }
         write_atomic(&dir.join("summary.md"), &self.summary())
     }
 
-    /// Per-family table (mean ± std over seeds), as the paper's Table 1.
+    /// Per-family table (mean ± std over seeds, best per column in bold), as the paper's Table 1.
     fn summary(&self) -> String {
-        let mut s = String::from("| method | held-out family | precision | recall | accuracy | F1 | AP | AUC-ROC | FPR@95 |\n|---|---|---|---|---|---|---|---|---|\n");
-        let mut keys: Vec<(String, String)> = self
-            .cells
-            .iter()
-            .map(|c| (c.method.clone(), c.family.clone()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let ms = |v: Vec<f64>| match eval::mean_std(&v) {
-            Ok(m) => format!("{:.3} ± {:.3}", m.mean, m.std),
-            Err(_) => "–".into(),
-        };
-        let mut methods: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        methods.dedup();
-        for (m, f) in &keys {
-            let c: Vec<_> = self
-                .cells
-                .iter()
-                .filter(|c| &c.method == m && &c.family == f)
-                .collect();
-            let _ = writeln!(
-                s,
-                "| {m} | {f} | {} | {} | {} | {} | {} | {} | {} |",
-                ms(c.iter().map(|c| c.at_tau.precision).collect()),
-                ms(c.iter().map(|c| c.at_tau.recall).collect()),
-                ms(c.iter().map(|c| c.at_tau.accuracy).collect()),
-                ms(c.iter().map(|c| c.at_tau.f1).collect()),
-                ms(c.iter().map(|c| c.ap).collect()),
-                ms(c.iter().map(|c| c.auc).collect()),
-                ms(c.iter().map(|c| c.fpr95).collect()),
-            );
+        format!(
+            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds).\n\n{}",
+            FamilyTable::from_metrics(&self.data.metrics).to_markdown()
+        )
+    }
+
+    /// Appends a batch of rows and passes it on to the listener.
+    fn push(&mut self, delta: RunData, sink: &mut dyn FnMut(RunEvent)) {
+        if !delta.is_empty() {
+            sink(RunEvent::Data(Box::new(delta.clone())));
+            self.data.extend(delta);
         }
-        // macro: mean over held-out families per seed, then mean ± std over seeds
-        let _ = writeln!(
-            s,
-            "\n| method | macro AUC-ROC | macro AP | macro F1 |\n|---|---|---|---|"
-        );
-        for m in &methods {
-            let mut seeds: Vec<u64> = self
-                .cells
-                .iter()
-                .filter(|c| &c.method == m)
-                .map(|c| c.seed)
-                .collect();
-            seeds.sort();
-            seeds.dedup();
-            let per_seed = |pick: &dyn Fn(&Cell) -> f64| -> Vec<f64> {
-                seeds
-                    .iter()
-                    .map(|sd| {
-                        let v: Vec<f64> = self
-                            .cells
-                            .iter()
-                            .filter(|c| &c.method == m && c.seed == *sd)
-                            .map(pick)
-                            .collect();
-                        v.iter().sum::<f64>() / v.len().max(1) as f64
-                    })
-                    .collect()
-            };
-            let _ = writeln!(
-                s,
-                "| {m} | {} | {} | {} |",
-                ms(per_seed(&|c| c.auc)),
-                ms(per_seed(&|c| c.ap)),
-                ms(per_seed(&|c| c.at_tau.f1))
-            );
-        }
-        s
     }
 }
 
@@ -246,7 +151,7 @@ fn run_inner(
     let dev = device(exp.device)?;
     let methods: Vec<&Method> = std::iter::once(&exp.method).chain(&exp.compare).collect();
     let units = exp.seeds.len() * roles.rotations.len() * methods.len();
-    let mut out = Out::new();
+    let mut out = Out::default();
     out.write(dir)?;
     let name = |f: FamilyId| table.families[f as usize].clone();
     let mut index = 0;
@@ -316,19 +221,23 @@ fn run_inner(
                         )?)
                     }
                 };
-                let mut events: Vec<Event> = Vec::new();
+                let unit = UnitKey {
+                    method: mname.clone(),
+                    seed,
+                    rotation: held.clone(),
+                };
                 let fit = {
                     let mut emit = |e: Event| {
-                        sink(RunEvent::Detector(e.clone()));
-                        if !matches!(e, Event::Progress { .. }) {
-                            events.push(e);
-                        }
+                        let delta = rows_of(&e, &unit, rot, exp.pools.histogram_bins, &name);
+                        sink(RunEvent::Detector(e));
+                        out.push(delta, sink);
                     };
                     let mut ctx = Ctx {
                         emit: &mut emit,
                         stop,
                         rng: SplitMix64::new(seed.wrapping_add(40)),
                         device: dev.clone(),
+                        probe: None,
                     };
                     det.fit(&mut view, &mut ctx)
                 };
@@ -345,18 +254,9 @@ fn run_inner(
                         ));
                     }
                 }
-                record_events(
-                    &mut out,
-                    &mname,
-                    seed,
-                    &held,
-                    &events,
-                    rot,
-                    exp.pools.histogram_bins,
-                    &name,
-                );
                 // test
                 let tau = det.threshold();
+                let mut delta = RunData::default();
                 for (f, pool) in &task.test {
                     let b = block(pool);
                     let scores = det.score(&b.x)?;
@@ -366,27 +266,28 @@ fn run_inner(
                     let ap = eval::average_precision(&labels, &scores)?;
                     let fpr = eval::fpr95(&labels, &scores)?.anomaly_positive.fpr;
                     let fname = name(*f);
-                    let _ = writeln!(
-                        out.metrics,
-                        "{mname},{seed},{fname},{},{},{},{},{ap},{auc},{fpr},{tau}",
-                        tm.precision, tm.recall, tm.accuracy, tm.f1
-                    );
-                    for (i, (&r, &s)) in pool.rows.iter().zip(&scores).enumerate() {
-                        let _ = writeln!(
-                            out.scores,
-                            "{mname},{seed},{held},{},{},{s}",
-                            table.source_row[r], b.y[i]
-                        );
-                    }
-                    out.cells.push(Cell {
+                    delta.metrics.push(MetricRow {
                         method: mname.clone(),
-                        family: fname.clone(),
                         seed,
-                        at_tau: tm,
+                        held_out: fname.clone(),
+                        precision: tm.precision,
+                        recall: tm.recall,
+                        accuracy: tm.accuracy,
+                        f1: tm.f1,
                         ap,
                         auc,
                         fpr95: fpr,
+                        tau,
                     });
+                    for (i, (&r, &s)) in pool.rows.iter().zip(&scores).enumerate() {
+                        delta.scores.push(ScoreRow {
+                            unit: unit.clone(),
+                            family: fname.clone(),
+                            row: table.source_row[r],
+                            anomaly: b.y[i] == 1,
+                            score: s,
+                        });
+                    }
                     sink(RunEvent::Finished {
                         method: mname.clone(),
                         seed,
@@ -395,6 +296,7 @@ fn run_inner(
                         ap,
                     });
                 }
+                out.push(delta, sink);
                 det.save(&dir.join("models").join(format!(
                     "{mname}_seed{seed}_{}.safetensors",
                     held.replace(['/', ' '], "_")
@@ -406,107 +308,150 @@ fn run_inner(
     Ok(RunState::Finished)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_events(
-    out: &mut Out,
-    m: &str,
-    seed: u64,
-    rot_name: &str,
-    events: &[Event],
+/// The run-folder rows of one detector event.
+fn rows_of(
+    e: &Event,
+    unit: &UnitKey,
     rot: &crate::split::Rotation,
     bins: usize,
     name: &dyn Fn(FamilyId) -> String,
-) {
-    let edges = eval::equal_bins(0.0, 1.0, bins).unwrap_or_default();
+) -> RunData {
+    let mut d = RunData::default();
     let task_name = |t: FamilyId| match t {
         FamilyId::MAX => "inner".to_string(),
         x if x == FamilyId::MAX - 1 => "outer_pooled".to_string(),
         f => name(f),
     };
-    for e in events {
-        match e {
-            Event::Checkpoint {
-                episode,
-                stage,
-                temperature,
-                families,
-            } => {
-                for fs in families {
-                    let role = if rot.held_out.contains(&fs.family) {
-                        "held_out"
-                    } else {
-                        "seen"
-                    };
-                    let labels: Vec<bool> = fs.labels.iter().map(|&y| y == 1).collect();
-                    let auc = eval::roc_auc(&labels, &fs.scores).unwrap_or(f64::NAN);
-                    let ap = eval::average_precision(&labels, &fs.scores).unwrap_or(f64::NAN);
-                    let f = name(fs.family);
-                    let st = stage.as_str();
-                    let _ = writeln!(out.checkpoints, "{m},{seed},{rot_name},{episode},{st},{f},{role},{auc},{ap},{},{temperature}", fs.margin);
-                    for (class, want) in [("normal", false), ("anomaly", true)] {
-                        let v: Vec<f64> = fs
-                            .scores
-                            .iter()
-                            .zip(&labels)
-                            .filter(|(_, &l)| l == want)
-                            .map(|(&s, _)| s)
-                            .collect();
-                        if let Ok(h) = eval::histogram(&v, &edges) {
-                            for (i, c) in h.iter().enumerate() {
-                                let _ = writeln!(
-                                    out.histograms,
-                                    "{m},{seed},{rot_name},{episode},{st},{f},{class},{},{},{c}",
-                                    edges[i],
-                                    edges[i + 1]
-                                );
-                            }
-                        }
-                    }
-                    if role == "held_out" {
-                        if let Ok(roc) = eval::roc_curve(&labels, &fs.scores) {
-                            for (x, y) in decimate(&roc.fpr, &roc.tpr, 200) {
-                                let _ = writeln!(
-                                    out.curves,
-                                    "{m},{seed},{rot_name},{episode},{st},{f},roc,{x},{y}"
-                                );
-                            }
-                        }
-                        if let Ok(pr) = eval::precision_recall_curve(&labels, &fs.scores) {
-                            for (x, y) in decimate(&pr.recall, &pr.precision, 200) {
-                                let _ = writeln!(
-                                    out.curves,
-                                    "{m},{seed},{rot_name},{episode},{st},{f},pr,{x},{y}"
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            Event::Pcgrad {
-                episode,
-                step,
-                tasks,
-                stats,
-            } => {
-                for &(i, j, c) in &stats.cosines {
-                    let projected = stats
-                        .projected
+    match e {
+        Event::Progress {
+            episode,
+            stage,
+            step,
+            loss,
+            ..
+        } => d.losses.push(LossRow {
+            unit: unit.clone(),
+            episode: *episode,
+            stage: *stage,
+            step: *step,
+            loss: *loss,
+        }),
+        Event::Checkpoint {
+            episode,
+            stage,
+            temperature,
+            families,
+        } => {
+            for fs in families {
+                // Fixed bins shared by the normal and anomaly histograms of this checkpoint,
+                // spanning its scores: scores crowd into a small part of [0, 1] (the demo's lie
+                // in 0.05–0.15), where [0, 1] bins would draw one bar for an AUC of 0.98.
+                let (lo, hi) = fs
+                    .scores
+                    .iter()
+                    .filter(|s| s.is_finite())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &s| {
+                        (a.min(s), b.max(s))
+                    });
+                let (lo, hi) = if lo.is_finite() && hi > lo {
+                    (lo, hi)
+                } else if lo.is_finite() {
+                    (lo - 0.5, lo + 0.5)
+                } else {
+                    (0.0, 1.0)
+                };
+                let edges = eval::equal_bins(lo, hi, bins).unwrap_or_default();
+                let held_out = rot.held_out.contains(&fs.family);
+                let labels: Vec<bool> = fs.labels.iter().map(|&y| y == 1).collect();
+                let family = name(fs.family);
+                d.checkpoints.push(CheckpointRow {
+                    unit: unit.clone(),
+                    episode: *episode,
+                    stage: *stage,
+                    family: family.clone(),
+                    held_out,
+                    auc: eval::roc_auc(&labels, &fs.scores).unwrap_or(f64::NAN),
+                    ap: eval::average_precision(&labels, &fs.scores).unwrap_or(f64::NAN),
+                    margin: fs.margin,
+                    temperature: *temperature,
+                });
+                for anomaly in [false, true] {
+                    let v: Vec<f64> = fs
+                        .scores
                         .iter()
-                        .any(|&(a, b)| (a, b) == (i, j) || (a, b) == (j, i));
-                    let _ = writeln!(
-                        out.pcgrad,
-                        "{m},{seed},{rot_name},{episode},{step},{},{},{c},{projected}",
-                        task_name(tasks[i]),
-                        task_name(tasks[j])
-                    );
+                        .zip(&labels)
+                        .filter(|(_, &l)| l == anomaly)
+                        .map(|(&s, _)| s)
+                        .collect();
+                    if let Ok(h) = eval::histogram(&v, &edges) {
+                        for (i, &count) in h.iter().enumerate() {
+                            d.histograms.push(HistRow {
+                                unit: unit.clone(),
+                                episode: *episode,
+                                stage: *stage,
+                                family: family.clone(),
+                                anomaly,
+                                lo: edges[i],
+                                hi: edges[i + 1],
+                                count,
+                            });
+                        }
+                    }
+                }
+                if held_out {
+                    let mut curve = |c: Curve, xs: &[f64], ys: &[f64]| {
+                        for (x, y) in decimate(xs, ys, 200) {
+                            d.curves.push(CurveRow {
+                                unit: unit.clone(),
+                                episode: *episode,
+                                stage: *stage,
+                                family: family.clone(),
+                                curve: c,
+                                x,
+                                y,
+                            });
+                        }
+                    };
+                    if let Ok(roc) = eval::roc_curve(&labels, &fs.scores) {
+                        curve(Curve::Roc, &roc.fpr, &roc.tpr);
+                    }
+                    if let Ok(pr) = eval::precision_recall_curve(&labels, &fs.scores) {
+                        curve(Curve::Pr, &pr.recall, &pr.precision);
+                    }
                 }
             }
-            Event::Threshold { episode, tau, f1 } => {
-                let _ = writeln!(out.thresholds, "{m},{seed},{rot_name},{episode},{tau},{f1}");
-            }
-            _ => {}
         }
+        Event::Pcgrad {
+            episode,
+            step,
+            tasks,
+            stats,
+        } => {
+            for &(i, j, c) in &stats.cosines {
+                let projected = stats
+                    .projected
+                    .iter()
+                    .any(|&(a, b)| (a, b) == (i, j) || (a, b) == (j, i));
+                d.pcgrad.push(PcgradRow {
+                    unit: unit.clone(),
+                    episode: *episode,
+                    step: *step,
+                    task_i: task_name(tasks[i]),
+                    task_j: task_name(tasks[j]),
+                    cosine: c,
+                    projected,
+                });
+            }
+        }
+        Event::Threshold { episode, tau, f1 } => d.thresholds.push(ThresholdRow {
+            unit: unit.clone(),
+            episode: *episode,
+            tau: *tau,
+            val_f1: *f1,
+        }),
+        Event::Episode(_) | Event::Probe { .. } => {}
     }
+    d
 }
 
 /// A new run folder under the experiment's output folder: `NAME-YYYYmmdd-HHMMSS` (UTC), made

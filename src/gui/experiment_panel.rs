@@ -1,0 +1,835 @@
+//! The roles & method tab: each family with its count and a role set by click, episodes,
+//! seeds, method hyper-parameters with defaults and explanations, the live plan preview (the
+//! `heldout validate` text, computed on a worker thread) and the RON file the form is.
+//!
+//! The form edits the [`Experiment`] itself and the RON text is regenerated from it, so what the
+//! form shows and what the file says cannot drift apart.
+
+use super::Command;
+use crate::data::Table;
+use crate::experiment::{
+    Curriculum, Device, Experiment, FewShot, HeldOut, InnerMode, MetaLearnerParams, Method,
+    OdinParams, PcgradTasks, Plan, Priority, TauPolicy,
+};
+use crossbeam_channel::{bounded, Receiver};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A family's role as the form shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChoice {
+    Normal,
+    FewShot,
+    HeldOut,
+    Ignored,
+}
+
+impl RoleChoice {
+    pub const ALL: [RoleChoice; 4] = [
+        RoleChoice::Normal,
+        RoleChoice::FewShot,
+        RoleChoice::HeldOut,
+        RoleChoice::Ignored,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RoleChoice::Normal => "Normal",
+            RoleChoice::FewShot => "Few-shot",
+            RoleChoice::HeldOut => "Held-out",
+            RoleChoice::Ignored => "Ignored",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            RoleChoice::Normal => "the normal class (benign traffic, healthy beats): trained on",
+            RoleChoice::FewShot => {
+                "an anomaly family seen a few rows at a time in training; with 'rotate each' \
+                 on, it is also held out in its own rotation"
+            }
+            RoleChoice::HeldOut => "never seen in training; only tested",
+            RoleChoice::Ignored => "left out entirely",
+        }
+    }
+}
+
+/// The role of `family` under `exp.roles`.
+pub fn role_of(exp: &Experiment, family: &str) -> RoleChoice {
+    let r = &exp.roles;
+    let has = |v: &[String]| v.iter().any(|x| x == family);
+    if has(&r.normal) {
+        RoleChoice::Normal
+    } else if has(&r.ignored) {
+        RoleChoice::Ignored
+    } else if matches!(&r.held_out, HeldOut::Fixed(v) if has(v)) {
+        RoleChoice::HeldOut
+    } else if matches!(&r.few_shot, FewShot::Only(v) if !has(v)) {
+        RoleChoice::Ignored
+    } else {
+        RoleChoice::FewShot
+    }
+}
+
+/// Gives `family` the role `role`, keeping the other families' roles.
+pub fn set_role(exp: &mut Experiment, family: &str, role: RoleChoice) {
+    let r = &mut exp.roles;
+    let f = family.to_string();
+    r.normal.retain(|x| x != family);
+    r.ignored.retain(|x| x != family);
+    if let HeldOut::Fixed(v) = &mut r.held_out {
+        v.retain(|x| x != family);
+    }
+    match role {
+        RoleChoice::Normal => r.normal.push(f),
+        RoleChoice::Ignored => r.ignored.push(f),
+        RoleChoice::HeldOut => match &mut r.held_out {
+            HeldOut::Fixed(v) => v.push(f),
+            HeldOut::RotateEach { .. } => r.held_out = HeldOut::Fixed(vec![f]),
+        },
+        RoleChoice::FewShot => {
+            if let FewShot::Only(v) = &mut r.few_shot {
+                if !v.contains(&f) {
+                    v.push(f);
+                }
+            }
+        }
+    }
+    if let Priority::List(p) = &mut exp.episodes.priority {
+        if role != RoleChoice::FewShot {
+            p.retain(|x| x != family);
+        }
+    }
+}
+
+/// After a new table loads: if the roles name families it lacks, start from sensible roles
+/// (normal = a family called benign/normal, else the largest; every other family rotates as
+/// held out). Returns a note when it changed anything.
+pub fn fit_roles(exp: &mut Experiment, t: &Table) -> Option<String> {
+    if exp.roles.resolve(t).is_ok() {
+        return None;
+    }
+    let counts = t.family_counts();
+    let normal = t
+        .families
+        .iter()
+        .find(|f| {
+            matches!(
+                f.to_lowercase().as_str(),
+                "benign" | "normal" | "legitimate"
+            )
+        })
+        .cloned()
+        .or_else(|| {
+            (0..t.families.len())
+                .max_by_key(|&i| counts[i])
+                .map(|i| t.families[i].clone())
+        })?;
+    exp.roles.normal = vec![normal.clone()];
+    exp.roles.held_out = HeldOut::default();
+    exp.roles.few_shot = FewShot::All;
+    exp.roles.ignored.clear();
+    exp.episodes.priority = Priority::Auto;
+    Some(format!(
+        "roles set for the new data: normal = {normal}, every other family rotates as held out"
+    ))
+}
+
+struct PlanJob {
+    rx: Receiver<Result<(String, Vec<String>), String>>,
+}
+
+/// State of the tab.
+#[derive(Default)]
+pub struct ExperimentPanel {
+    /// The RON text shown (regenerated from the experiment unless being edited).
+    pub ron_text: String,
+    ron_edited: bool,
+    pub ron_error: Option<String>,
+    /// The plan text for `plan_for` (the experiment's RON when it was computed).
+    pub plan_text: String,
+    pub plan_warnings: Vec<String>,
+    pub plan_error: Option<String>,
+    plan_for: String,
+    plan_job: Option<PlanJob>,
+    seeds_text: String,
+    ron_label: Option<egui::Id>,
+}
+
+impl ExperimentPanel {
+    /// Shows the experiment's RON (drops unapplied edits).
+    pub fn sync_text(&mut self, exp: &Experiment) {
+        self.ron_text = exp.to_ron();
+        self.ron_edited = false;
+        self.ron_error = None;
+        self.seeds_text = seeds_text(&exp.seeds);
+    }
+
+    pub fn invalidate_plan(&mut self) {
+        self.plan_for.clear();
+    }
+
+    pub fn busy(&self) -> bool {
+        self.plan_job.is_some()
+    }
+
+    /// Recomputes the plan in the background when the experiment or data changed.
+    pub fn poll(&mut self, exp: &Experiment, table: Option<Arc<Table>>, _base: &Path) {
+        if let Some(j) = &self.plan_job {
+            if let Ok(r) = j.rx.try_recv() {
+                match r {
+                    Ok((text, warnings)) => {
+                        self.plan_text = text;
+                        self.plan_warnings = warnings;
+                        self.plan_error = None;
+                    }
+                    Err(e) => {
+                        self.plan_error = Some(e);
+                        self.plan_text.clear();
+                        self.plan_warnings.clear();
+                    }
+                }
+                self.plan_job = None;
+            }
+        }
+        if !self.ron_edited {
+            let now = exp.to_ron();
+            if now != self.ron_text {
+                self.ron_text = now;
+            }
+        }
+        let Some(t) = table else { return };
+        let key = exp.to_ron();
+        if self.plan_job.is_some() || key == self.plan_for {
+            return;
+        }
+        self.plan_for = key;
+        let (tx, rx) = bounded(1);
+        let exp = exp.clone();
+        let spawned = std::thread::Builder::new()
+            .name("heldout-plan".into())
+            .spawn(move || {
+                let r = Plan::build(&exp, &t, 3)
+                    .map(|p| (p.to_text(&exp, &t), p.warnings.clone()))
+                    .map_err(|e| format!("{e:#}"));
+                let _ = tx.send(r);
+            });
+        if spawned.is_ok() {
+            self.plan_job = Some(PlanJob { rx });
+        }
+    }
+
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        exp: &mut Experiment,
+        table: Option<&Table>,
+        cmds: &mut Vec<Command>,
+    ) {
+        ui.columns(2, |cols| {
+            egui::ScrollArea::vertical()
+                .id_salt("form")
+                .show(&mut cols[0], |ui| {
+                    self.form(ui, exp, table, cmds);
+                });
+            egui::ScrollArea::vertical()
+                .id_salt("plan")
+                .show(&mut cols[1], |ui| {
+                    self.plan_and_file(ui, exp);
+                });
+        });
+    }
+
+    fn form(
+        &mut self,
+        ui: &mut egui::Ui,
+        exp: &mut Experiment,
+        table: Option<&Table>,
+        cmds: &mut Vec<Command>,
+    ) {
+        ui.horizontal(|ui| {
+            let l = ui.label("Experiment name");
+            ui.text_edit_singleline(&mut exp.name).labelled_by(l.id);
+        });
+        ui.heading("Family roles");
+        let mut rotate = matches!(exp.roles.held_out, HeldOut::RotateEach { .. });
+        if ui
+            .checkbox(&mut rotate, "Rotate each family as held-out")
+            .on_hover_text(
+                "leave-one-family-out: one rotation per anomaly family, the others seen few-shot \
+                 (the paper's Table 1 protocol)",
+            )
+            .changed()
+        {
+            exp.roles.held_out = if rotate {
+                HeldOut::default()
+            } else {
+                let first = table.and_then(|t| {
+                    t.families
+                        .iter()
+                        .find(|f| role_of(exp, f) == RoleChoice::FewShot)
+                        .cloned()
+                });
+                HeldOut::Fixed(first.into_iter().collect())
+            };
+        }
+        if let HeldOut::RotateEach { min_rows } = &mut exp.roles.held_out {
+            ui.horizontal(|ui| {
+                let l = ui.label("   rotate families with at least");
+                ui.add(egui::DragValue::new(min_rows).range(1..=1_000_000))
+                    .labelled_by(l.id);
+                ui.label("rows");
+            });
+        }
+        let mut only = matches!(exp.roles.few_shot, FewShot::Only(_));
+        if ui
+            .checkbox(
+                &mut only,
+                "Few-shot: only the families marked (others ignored)",
+            )
+            .changed()
+        {
+            exp.roles.few_shot = if only {
+                FewShot::Only(
+                    table
+                        .map(|t| {
+                            t.families
+                                .iter()
+                                .filter(|f| role_of(exp, f) == RoleChoice::FewShot)
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                )
+            } else {
+                FewShot::All
+            };
+        }
+        match table {
+            None => {
+                ui.label("Load data to set roles per family.");
+            }
+            Some(t) => {
+                let counts = t.family_counts();
+                egui::Grid::new("roles").striped(true).show(ui, |ui| {
+                    ui.strong("family");
+                    ui.strong("rows");
+                    ui.strong("role");
+                    ui.end_row();
+                    for (i, f) in t.families.iter().enumerate() {
+                        ui.label(f);
+                        ui.label(counts[i].to_string());
+                        ui.horizontal(|ui| {
+                            let cur = role_of(exp, f);
+                            for r in RoleChoice::ALL {
+                                let resp = ui
+                                    .selectable_label(cur == r, r.label())
+                                    .on_hover_text(r.hint());
+                                // egui_kittest finds role buttons by "family: role"
+                                resp.widget_info(|| {
+                                    egui::WidgetInfo::selected(
+                                        egui::Role::Button,
+                                        true,
+                                        cur == r,
+                                        format!("{f}: {}", r.label()),
+                                    )
+                                });
+                                if resp.clicked() && cur != r {
+                                    set_role(exp, f, r);
+                                }
+                            }
+                        });
+                        ui.end_row();
+                    }
+                });
+            }
+        }
+        ui.separator();
+        ui.heading("Episodes");
+        let e = &mut exp.episodes;
+        egui::Grid::new("episodes").num_columns(2).show(ui, |ui| {
+            drag(ui, "episodes", &mut e.count, 1..=10_000, "meta-training episodes per rotation (spec: 20)");
+            drag(ui, "shots", &mut e.shots, 1..=100_000, "few-shot rows per outer family in an episode (spec: 100)");
+            drag(ui, "K outer families", &mut e.outer_families, 1..=50, "families in an episode's outer stage (spec: 3)");
+            drag(ui, "families per inner task", &mut e.families_per_task, 1..=50, "spec: 2");
+            let l = ui.label("inner tasks (min, max)");
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut e.inner_tasks.0).range(1..=20))
+                    .labelled_by(l.id);
+                ui.add(egui::DragValue::new(&mut e.inner_tasks.1).range(1..=20))
+                    .labelled_by(l.id);
+            });
+            ui.end_row();
+            let lc = ui.label("curriculum");
+            egui::ComboBox::from_id_salt("curriculum")
+                .selected_text(format!("{:?}", e.curriculum))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut e.curriculum, Curriculum::PriorityRoundRobin, "PriorityRoundRobin")
+                        .on_hover_text("outer families from a rotating priority list, the rest shuffled (the reference)");
+                    ui.selectable_value(&mut e.curriculum, Curriculum::EmaHardness, "EmaHardness")
+                        .on_hover_text("favour families the model finds hard (EMA of AUC/F1)");
+                    ui.selectable_value(&mut e.curriculum, Curriculum::Random, "Random");
+                })
+.response
+.labelled_by(lc.id);
+            ui.end_row();
+        });
+        let mut auto = matches!(e.priority, Priority::Auto);
+        if ui
+            .checkbox(&mut auto, "Priority families: automatic")
+            .on_hover_text("the reference's rule: the 3 seen families least separable from normals")
+            .changed()
+        {
+            e.priority = if auto {
+                Priority::Auto
+            } else {
+                Priority::List(vec![])
+            };
+        }
+        if let (Priority::List(list), Some(t)) = (&mut exp.episodes.priority, table) {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("priority:");
+                for f in &t.families {
+                    if exp.roles.normal.contains(f) {
+                        continue;
+                    }
+                    let mut on = list.contains(f);
+                    if ui.checkbox(&mut on, f).changed() {
+                        if on {
+                            list.push(f.clone());
+                        } else {
+                            list.retain(|x| x != f);
+                        }
+                    }
+                }
+            });
+        }
+        ui.horizontal(|ui| {
+            ui.label("Seeds").on_hover_text(
+                "comma-separated; each seed re-splits the data and re-initialises the model",
+            );
+            if ui
+                .add(egui::TextEdit::singleline(&mut self.seeds_text).hint_text("seeds"))
+                .on_hover_text("seeds")
+                .changed()
+            {
+                if let Some(s) = parse_seeds(&self.seeds_text) {
+                    exp.seeds = s;
+                }
+            }
+            if parse_seeds(&self.seeds_text).is_none() {
+                ui.colored_label(ui.visuals().error_fg_color, "e.g. 0, 1, 2");
+            }
+        });
+        ui.horizontal(|ui| {
+            let lc = ui.label("Device");
+            let cuda = cfg!(feature = "cuda");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(format!("{:?}", exp.device))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut exp.device, Device::Auto, "Auto");
+                    ui.selectable_value(&mut exp.device, Device::Cpu, "Cpu");
+                    ui.add_enabled_ui(cuda, |ui| {
+                        ui.selectable_value(&mut exp.device, Device::Cuda(0), "Cuda(0)")
+                            .on_disabled_hover_text(
+                                "build with `--features cuda` to train on an NVIDIA GPU",
+                            );
+                    });
+                })
+                .response
+                .labelled_by(lc.id);
+            if !cuda {
+                ui.weak("(CPU build)");
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Run folders under");
+            let mut out = exp.output.display().to_string();
+            if ui
+                .add(egui::TextEdit::singleline(&mut out).hint_text("runs"))
+                .changed()
+            {
+                exp.output = out.into();
+            }
+        });
+        ui.separator();
+        ui.heading("Method");
+        if let Method::MetaLearner(p) = &mut exp.method {
+            meta_form(ui, p);
+        } else {
+            ui.label("The method under study is a baseline; switch to the meta-learner:");
+            if ui.button("Use the meta-learner").clicked() {
+                exp.method = Method::MetaLearner(Default::default());
+            }
+        }
+        ui.separator();
+        ui.heading("Compare with");
+        let odin_at = exp
+            .compare
+            .iter()
+            .position(|m| matches!(m, Method::Odin(_)));
+        let mut odin = odin_at.is_some();
+        if ui
+            .checkbox(&mut odin, "ODIN baseline (fixed T and ε, spec §1.20)")
+            .changed()
+        {
+            match odin_at {
+                Some(i) if !odin => {
+                    exp.compare.remove(i);
+                }
+                None if odin => exp.compare.push(Method::Odin(OdinParams::default())),
+                _ => {}
+            }
+        }
+        for m in &mut exp.compare {
+            if let Method::Odin(p) = m {
+                egui::Grid::new("odin").num_columns(2).show(ui, |ui| {
+                    dragf(
+                        ui,
+                        "ODIN temperature",
+                        &mut p.temperature,
+                        "T of the softmax at scoring (OpenOOD: 1000)",
+                    );
+                    dragf(
+                        ui,
+                        "ODIN ε",
+                        &mut p.epsilon,
+                        "input perturbation size (OpenOOD: 0.0014)",
+                    );
+                    drag(
+                        ui,
+                        "ODIN epochs",
+                        &mut p.epochs,
+                        1..=1000,
+                        "supervised training epochs (reference: 5)",
+                    );
+                    dragf(
+                        ui,
+                        "ODIN learning rate",
+                        &mut p.lr,
+                        "AdamW (reference: 1e-3)",
+                    );
+                });
+            }
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.button("▶ Run this experiment").clicked() {
+                cmds.push(Command::StartRun);
+            }
+            if ui.button("Save experiment as…").clicked() {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("experiment", &["ron"])
+                    .set_file_name(format!("{}.ron", exp.name))
+                    .save_file()
+                {
+                    cmds.push(Command::SaveExperiment(p));
+                }
+            }
+            if ui.button("Open experiment…").clicked() {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("experiment", &["ron"])
+                    .pick_file()
+                {
+                    cmds.push(Command::OpenExperiment(p));
+                }
+            }
+        });
+    }
+
+    fn plan_and_file(&mut self, ui: &mut egui::Ui, exp: &mut Experiment) {
+        ui.heading("Plan");
+        if self.plan_job.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("planning…");
+            });
+        }
+        if let Some(e) = &self.plan_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        for w in &self.plan_warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {w}"));
+        }
+        if !self.plan_text.is_empty() {
+            egui::ScrollArea::both()
+                .id_salt("plan_text")
+                .max_height(360.0)
+                .show(ui, |ui| {
+                    ui.monospace(&self.plan_text);
+                });
+        }
+        ui.separator();
+        ui.horizontal(|ui| {
+            self.ron_label = Some(ui.heading("Experiment file (RON)").id);
+            if self.ron_edited {
+                if ui.button("Apply").clicked() {
+                    match Experiment::parse(&self.ron_text, Path::new("experiment.ron"))
+                        .map_err(|e| e.to_string())
+                        .and_then(|x| {
+                            x.check(Path::new("experiment.ron"))
+                                .map_err(|e| e.to_string())?;
+                            Ok(x)
+                        }) {
+                        Ok(x) => {
+                            *exp = x;
+                            self.sync_text(exp);
+                        }
+                        Err(e) => self.ron_error = Some(e),
+                    }
+                }
+                if ui.button("Revert").clicked() {
+                    self.sync_text(exp);
+                }
+            }
+        });
+        if let Some(e) = &self.ron_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        let resp = ui.add(
+            egui::TextEdit::multiline(&mut self.ron_text)
+                .code_editor()
+                .desired_width(f32::INFINITY)
+                .desired_rows(20),
+        );
+        let resp = match self.ron_label {
+            Some(id) => resp.labelled_by(id),
+            None => resp,
+        };
+        if resp.changed() {
+            self.ron_edited = true;
+        }
+    }
+}
+
+fn seeds_text(seeds: &[u64]) -> String {
+    seeds
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `0, 1, 2` → `[0, 1, 2]`; None when empty or not numbers.
+pub fn parse_seeds(s: &str) -> Option<Vec<u64>> {
+    let v: Option<Vec<u64>> = s
+        .split([',', ' '])
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| x.trim().parse().ok())
+        .collect();
+    v.filter(|v| !v.is_empty())
+}
+
+fn drag(
+    ui: &mut egui::Ui,
+    label: &str,
+    v: &mut usize,
+    range: std::ops::RangeInclusive<usize>,
+    hint: &str,
+) {
+    let l = ui.label(label).on_hover_text(hint);
+    ui.add(egui::DragValue::new(v).range(range))
+        .labelled_by(l.id)
+        .on_hover_text(hint);
+    ui.end_row();
+}
+
+fn dragf(ui: &mut egui::Ui, label: &str, v: &mut f64, hint: &str) {
+    let l = ui.label(label).on_hover_text(hint);
+    let speed = (v.abs() * 0.01).max(1e-6);
+    ui.add(egui::DragValue::new(v).speed(speed).max_decimals(6))
+        .labelled_by(l.id)
+        .on_hover_text(hint);
+    ui.end_row();
+}
+
+fn meta_form(ui: &mut egui::Ui, p: &mut MetaLearnerParams) {
+    let d = MetaLearnerParams::default();
+    ui.horizontal(|ui| {
+        ui.label("Multidirectional meta-learner (spec §1). Hover a name for its meaning; defaults are the paper's.");
+        if *p != d && ui.button("Reset to defaults").clicked() {
+            *p = d.clone();
+        }
+    });
+    egui::CollapsingHeader::new("Architecture")
+        .default_open(false)
+        .show(ui, |ui| {
+            egui::Grid::new("arch").num_columns(2).show(ui, |ui| {
+                drag(
+                    ui,
+                    "encoder width",
+                    &mut p.enc_hidden,
+                    8..=4096,
+                    "hidden width of the ResBlocks (256)",
+                );
+                drag(
+                    ui,
+                    "encoder depth",
+                    &mut p.enc_depth,
+                    1..=16,
+                    "pre-norm ResBlocks (3)",
+                );
+                drag(
+                    ui,
+                    "embedding",
+                    &mut p.embed_dim,
+                    4..=2048,
+                    "encoder output width (128)",
+                );
+                dragf(ui, "dropout", &mut p.dropout, "in the ResBlocks (0.1)");
+                dragf(
+                    ui,
+                    "drop-path",
+                    &mut p.drop_path,
+                    "whole-batch stochastic depth (0.05)",
+                );
+                dragf(
+                    ui,
+                    "feature dropout",
+                    &mut p.feature_dropout,
+                    "input features zeroed in training (0.05)",
+                );
+                drag(
+                    ui,
+                    "decoder width",
+                    &mut p.dec_hidden,
+                    8..=4096,
+                    "reconstruction decoder (128)",
+                );
+                drag(ui, "decoder depth", &mut p.dec_depth, 1..=16, "(2)");
+            });
+        });
+    egui::CollapsingHeader::new("Inner stage (normal manifold)")
+        .default_open(true)
+        .show(ui, |ui| {
+            egui::Grid::new("inner").num_columns(2).show(ui, |ui| {
+                let lc = ui.label("inner data").on_hover_text("spec §1.17 #1: the paper trains on normals only; the authors' code on inner families");
+                egui::ComboBox::from_id_salt("inner_mode")
+                    .selected_text(format!("{:?}", p.inner_mode))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut p.inner_mode, InnerMode::NormalsOnly, "NormalsOnly (paper)");
+                        ui.selectable_value(&mut p.inner_mode, InnerMode::SupervisedInnerFamilies, "SupervisedInnerFamilies (code)");
+                    })
+.response
+.labelled_by(lc.id);
+                ui.end_row();
+                dragf(ui, "inner lr", &mut p.inner_lr, "Adam learning rate of the inner stage (3e-3)");
+                dragf(ui, "λ_rec", &mut p.lambda_rec, "weight of the reconstruction term (0.1)");
+                drag(ui, "inner batch", &mut p.inner_batch, 1..=65_536, "(256)");
+                drag(ui, "inner epochs", &mut p.inner_epochs, 0..=1000, "(10)");
+                drag(ui, "rows per family", &mut p.inner_per_family, 1..=10_000_000, "normal rows drawn per inner family (20000)");
+                drag(ui, "pre-training epochs", &mut p.pretrain_epochs, 0..=1000, "stage-0 encoder pre-training on normals (0 = off)");
+            });
+        });
+    egui::CollapsingHeader::new("Outer stage (ODIN, temperature, margin, PCGrad)")
+        .default_open(true)
+        .show(ui, |ui| {
+            egui::Grid::new("outer").num_columns(2).show(ui, |ui| {
+                drag(ui, "outer batch", &mut p.outer_batch, 1..=65_536, "(128)");
+                drag(ui, "outer epochs", &mut p.outer_epochs, 0..=1000, "(5)");
+                dragf(ui, "lr head", &mut p.lr_head, "(3e-3)");
+                dragf(
+                    ui,
+                    "lr last block",
+                    &mut p.lr_last_block,
+                    "the lightly unfrozen last encoder block (1e-4)",
+                );
+                dragf(
+                    ui,
+                    "lr temperature",
+                    &mut p.lr_temperature,
+                    "learning rate of ρ = log T (1e-3)",
+                );
+                ui.label("unfreeze last block");
+                ui.checkbox(&mut p.unfreeze_last_block, "unfrozen");
+                ui.end_row();
+                dragf(
+                    ui,
+                    "margin m",
+                    &mut p.margin,
+                    "hinge margin on calibrated logits (0.5)",
+                );
+                dragf(
+                    ui,
+                    "α margin",
+                    &mut p.alpha_margin,
+                    "weight of the margin hinge (0.1)",
+                );
+                dragf(
+                    ui,
+                    "ε (ODIN)",
+                    &mut p.epsilon,
+                    "input perturbation size, fixed (2e-3)",
+                );
+                dragf(
+                    ui,
+                    "λ_T",
+                    &mut p.lambda_t,
+                    "penalty λ_T ρ² keeping T near 1 (1e-2)",
+                );
+                drag(
+                    ui,
+                    "ODIN steps (train)",
+                    &mut p.odin_steps_train,
+                    1..=100,
+                    "J steps of ε/J in training (5)",
+                );
+                drag(
+                    ui,
+                    "ODIN steps (eval)",
+                    &mut p.odin_steps_eval,
+                    1..=100,
+                    "(1)",
+                );
+                ui.label("ODIN sign")
+                    .on_hover_text("+1 confidence-increasing (paper); −1 the authors' code");
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut p.odin_sign, 1, "+1");
+                    ui.selectable_value(&mut p.odin_sign, -1, "−1");
+                });
+                ui.end_row();
+                let lc = ui.label("PCGrad tasks").on_hover_text("spec §1.17 #3");
+                egui::ComboBox::from_id_salt("pcgrad")
+                    .selected_text(format!("{:?}", p.pcgrad))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(
+                            &mut p.pcgrad,
+                            PcgradTasks::PerFamily,
+                            "PerFamily (paper)",
+                        );
+                        ui.selectable_value(
+                            &mut p.pcgrad,
+                            PcgradTasks::TwoTasks,
+                            "TwoTasks (code)",
+                        );
+                        ui.selectable_value(&mut p.pcgrad, PcgradTasks::Off, "Off");
+                    })
+                    .response
+                    .labelled_by(lc.id);
+                ui.end_row();
+                dragf(ui, "clip norm", &mut p.clip_norm, "gradient clipping (1.0)");
+                let lc = ui.label("τ* policy");
+                egui::ComboBox::from_id_salt("tau")
+                    .selected_text(format!("{:?}", p.tau_policy))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut p.tau_policy, TauPolicy::Final, "Final (paper)");
+                        ui.selectable_value(&mut p.tau_policy, TauPolicy::BestValF1, "BestValF1");
+                    })
+                    .response
+                    .labelled_by(lc.id);
+                ui.end_row();
+            });
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_parse() {
+        assert_eq!(parse_seeds("0, 1,2"), Some(vec![0, 1, 2]));
+        assert_eq!(parse_seeds(""), None);
+        assert_eq!(parse_seeds("a"), None);
+    }
+}

@@ -1,0 +1,380 @@
+//! Runs of the workbench: a queue of experiments, one trained at a time on a named worker
+//! thread (`heldout-run-N`) that runs [`crate::experiment::run`] — the engine of `heldout run` —
+//! and sends its events over a bounded channel. Stop = a shared flag the detector checks every
+//! step; the run folder keeps what finished and is marked stopped.
+
+use super::{Level, Message};
+use crate::detect::{Event, Stage};
+use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};
+use crate::report::RunData;
+use crossbeam_channel::{bounded, Receiver, TryRecvError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Capacity of a run's event channel; the worker waits when the UI falls this far behind.
+const CHANNEL: usize = 4096;
+
+/// Where a job is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Finished,
+    Stopped,
+    Failed(String),
+}
+
+enum Msg {
+    Event(RunEvent),
+    Done(Result<RunState, String>),
+}
+
+/// One queued, running or ended run.
+pub struct Job {
+    pub id: u64,
+    pub exp: Experiment,
+    pub base: PathBuf,
+    /// The run folder (set when the job starts).
+    pub dir: PathBuf,
+    pub state: JobState,
+    /// Rows received so far: the same rows the folder's files hold.
+    pub data: RunData,
+    stop: Arc<AtomicBool>,
+    rx: Option<Receiver<Msg>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    started: Option<Instant>,
+    ended: Option<Instant>,
+    units: usize,
+    unit: usize,
+    unit_text: String,
+    episode: usize,
+    stage: Option<Stage>,
+    step: (usize, usize),
+    loss: f64,
+    /// When the user asked to stop.
+    stop_asked: Option<Instant>,
+    /// How long the worker took to stop after being asked.
+    pub stop_latency: Option<Duration>,
+    /// One line per finished (method, seed, held-out family).
+    pub finished_lines: Vec<String>,
+}
+
+impl Job {
+    /// Progress in [0, 1] and a one-line description with the ETA.
+    pub fn progress(&self) -> (f32, String) {
+        match &self.state {
+            JobState::Queued => (0.0, "queued".into()),
+            JobState::Running => {
+                let n_ep = self.exp.episodes.count.max(1) as f64;
+                let stage_frac = match self.stage {
+                    Some(Stage::Pre) | None => 0.0,
+                    Some(Stage::Inner) => 0.4 * self.step.0 as f64 / self.step.1.max(1) as f64,
+                    Some(Stage::Outer) => {
+                        0.4 + 0.6 * self.step.0 as f64 / self.step.1.max(1) as f64
+                    }
+                };
+                let within = ((self.episode as f64 + stage_frac) / n_ep).min(1.0);
+                let frac = if self.units == 0 {
+                    0.0
+                } else {
+                    ((self.unit.saturating_sub(1) as f64 + within) / self.units as f64).min(1.0)
+                };
+                let eta = match self.started {
+                    Some(t) if frac > 0.01 => {
+                        let el = t.elapsed().as_secs_f64();
+                        format_secs(el * (1.0 - frac) / frac)
+                    }
+                    _ => "…".into(),
+                };
+                let stage = self.stage.map(|s| s.as_str()).unwrap_or("setup");
+                (
+                    frac as f32,
+                    format!(
+                        "unit {}/{} {} · episode {}/{} {stage} · loss {:.3} · ETA {eta}",
+                        self.unit,
+                        self.units,
+                        self.unit_text,
+                        self.episode + 1,
+                        self.exp.episodes.count,
+                        self.loss
+                    ),
+                )
+            }
+            JobState::Finished => (1.0, "finished".into()),
+            JobState::Stopped => (1.0, "stopped".into()),
+            JobState::Failed(e) => (1.0, format!("failed: {e}")),
+        }
+    }
+
+    /// State and timing as text.
+    pub fn status_text(&self) -> String {
+        let took = match (self.started, self.ended) {
+            (Some(a), Some(b)) => format!(" in {}", format_secs((b - a).as_secs_f64())),
+            (Some(a), None) => format!(", {} so far", format_secs(a.elapsed().as_secs_f64())),
+            _ => String::new(),
+        };
+        match &self.state {
+            JobState::Running => format!("running{took}: {}", self.progress().1),
+            s => format!("{s:?}{took}").to_lowercase(),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(self.state, JobState::Queued | JobState::Running)
+    }
+}
+
+/// `1 h 02 min`, `3 min 05 s`, `12 s`.
+pub fn format_secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, s / 60 % 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// The queue.
+#[derive(Default)]
+pub struct Jobs {
+    pub list: Vec<Job>,
+    next_id: u64,
+}
+
+impl Jobs {
+    /// Adds a run of `exp` (relative paths against `base`) to the queue; returns its id.
+    pub fn queue(&mut self, exp: Experiment, base: PathBuf) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.list.push(Job {
+            id,
+            exp,
+            base,
+            dir: PathBuf::new(),
+            state: JobState::Queued,
+            data: RunData::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            rx: None,
+            handle: None,
+            started: None,
+            ended: None,
+            units: 0,
+            unit: 0,
+            unit_text: String::new(),
+            episode: 0,
+            stage: None,
+            step: (0, 0),
+            loss: f64::NAN,
+            stop_asked: None,
+            stop_latency: None,
+            finished_lines: Vec::new(),
+        });
+        self.start_next();
+        id
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Job> {
+        self.list.iter().find(|j| j.id == id)
+    }
+
+    pub fn running(&self) -> Option<&Job> {
+        self.list.iter().find(|j| j.state == JobState::Running)
+    }
+
+    pub fn running_id(&self) -> Option<u64> {
+        self.running().map(|j| j.id)
+    }
+
+    pub fn queued_count(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|j| j.state == JobState::Queued)
+            .count()
+    }
+
+    pub fn busy(&self) -> bool {
+        self.list.iter().any(Job::is_active)
+    }
+
+    /// Asks a job to stop (a queued job is dropped from the queue).
+    pub fn stop(&mut self, id: u64) {
+        if let Some(j) = self.list.iter_mut().find(|j| j.id == id) {
+            match j.state {
+                JobState::Queued => {
+                    j.state = JobState::Stopped;
+                    j.ended = Some(Instant::now());
+                }
+                JobState::Running => {
+                    j.stop.store(true, Ordering::Relaxed);
+                    j.stop_asked.get_or_insert_with(Instant::now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn start_next(&mut self) {
+        if self.running().is_some() {
+            return;
+        }
+        let Some(j) = self.list.iter_mut().find(|j| j.state == JobState::Queued) else {
+            return;
+        };
+        let root = j.base.join(&j.exp.output);
+        j.dir = new_run_dir(&root, &j.exp.name);
+        let (tx, rx) = bounded::<Msg>(CHANNEL);
+        let (exp, base, dir, stop) = (j.exp.clone(), j.base.clone(), j.dir.clone(), j.stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("heldout-run-{}", j.id))
+            .spawn(move || {
+                let mut sink = |e: RunEvent| {
+                    // the UI may be gone (window closed): the run goes on to its stop flag
+                    let _ = tx.send(Msg::Event(e));
+                };
+                let r = run(&exp, &base, &dir, &stop, &mut sink).map_err(|e| format!("{e:#}"));
+                let _ = tx.send(Msg::Done(r));
+            });
+        match spawned {
+            Ok(h) => {
+                j.handle = Some(h);
+                j.rx = Some(rx);
+                j.state = JobState::Running;
+                j.started = Some(Instant::now());
+            }
+            Err(e) => {
+                j.state = JobState::Failed(format!("could not start a worker thread: {e}"));
+            }
+        }
+    }
+
+    /// Drains the channels for at most `budget`; returns messages and whether a job ended.
+    pub fn poll(&mut self, budget: Duration) -> (Vec<Message>, bool) {
+        let t0 = Instant::now();
+        let mut msgs = Vec::new();
+        let mut ended = false;
+        for j in &mut self.list {
+            let Some(rx) = j.rx.clone() else { continue };
+            loop {
+                if t0.elapsed() > budget {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(Msg::Event(e)) => j.on_event(e),
+                    Ok(Msg::Done(r)) => {
+                        j.ended = Some(Instant::now());
+                        j.stop_latency = j.stop_asked.map(|t| t.elapsed());
+                        let dir = j.dir.display().to_string();
+                        j.state = match r {
+                            Ok(RunState::Finished) => {
+                                msgs.push(Message {
+                                    level: Level::Info,
+                                    text: format!("run #{} finished: {dir}", j.id),
+                                });
+                                JobState::Finished
+                            }
+                            Ok(RunState::Stopped) => {
+                                msgs.push(Message {
+                                    level: Level::Info,
+                                    text: format!(
+                                        "run #{} stopped; what finished is in {dir}",
+                                        j.id
+                                    ),
+                                });
+                                JobState::Stopped
+                            }
+                            Err(e) => {
+                                msgs.push(Message {
+                                    level: Level::Error,
+                                    text: format!("run #{} failed: {e}", j.id),
+                                });
+                                JobState::Failed(e)
+                            }
+                        };
+                        if let Some(h) = j.handle.take() {
+                            let _ = h.join();
+                        }
+                        j.rx = None;
+                        ended = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        // the worker ended without its last message (it panicked)
+                        j.state = JobState::Failed("the worker thread ended unexpectedly".into());
+                        j.ended = Some(Instant::now());
+                        j.rx = None;
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if ended {
+            self.start_next();
+        }
+        (msgs, ended)
+    }
+
+    /// Stops everything and waits up to `wait` for the workers to finish their folders.
+    pub fn shutdown(&mut self, wait: Duration) {
+        for j in &mut self.list {
+            if j.state == JobState::Queued {
+                j.state = JobState::Stopped;
+            }
+            j.stop.store(true, Ordering::Relaxed);
+        }
+        let t0 = Instant::now();
+        while self.list.iter().any(|j| j.rx.is_some()) && t0.elapsed() < wait {
+            // keep draining so no worker waits on a full channel
+            let _ = self.poll(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Job {
+    fn on_event(&mut self, e: RunEvent) {
+        match e {
+            RunEvent::Unit {
+                index,
+                units,
+                method,
+                seed,
+                held_out,
+            } => {
+                self.unit = index;
+                self.units = units;
+                self.unit_text = format!("{method} · seed {seed} · held out {held_out}");
+                self.episode = 0;
+                self.stage = None;
+            }
+            RunEvent::Detector(Event::Progress {
+                episode,
+                stage,
+                step,
+                steps,
+                loss,
+            }) => {
+                self.episode = episode;
+                self.stage = Some(stage);
+                self.step = (step + 1, steps);
+                self.loss = loss;
+            }
+            RunEvent::Detector(_) => {}
+            RunEvent::Data(d) => self.data.extend(*d),
+            RunEvent::Finished {
+                method,
+                seed,
+                held_out,
+                auc,
+                ap,
+            } => self.finished_lines.push(format!(
+                "{method} · seed {seed} · {held_out}: AUC-ROC {auc:.3}, AP {ap:.3}"
+            )),
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The per-family results table (the paper's Table 1): for each method and held-out family the
+//! test metrics at τ*, mean ± std (ddof 0) over seeds; and per method the macro average (mean over
+//! held-out families within a seed, then mean ± std over seeds).
+
+use super::rundata::MetricRow;
+use crate::eval;
+
+/// The table's metric columns, in order.
+pub const COLUMNS: [&str; 7] = [
+    "precision",
+    "recall",
+    "accuracy",
+    "F1",
+    "AP",
+    "AUC-ROC",
+    "FPR@95",
+];
+
+/// Whether a larger value of column `i` is better (FPR@95 is the one where lower is better).
+pub fn higher_is_better(i: usize) -> bool {
+    i != 6
+}
+
+fn values(r: &MetricRow) -> [f64; 7] {
+    [
+        r.precision,
+        r.recall,
+        r.accuracy,
+        r.f1,
+        r.ap,
+        r.auc,
+        r.fpr95,
+    ]
+}
+
+/// Mean and standard deviation over seeds (`n` seeds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Stat {
+    fn of(v: &[f64]) -> Option<Stat> {
+        eval::mean_std(v).ok().map(|m| Stat {
+            mean: m.mean,
+            std: m.std,
+            n: v.len(),
+        })
+    }
+
+    /// `0.912 ± 0.013`, or `0.912` for one seed.
+    pub fn text(&self) -> String {
+        if self.n > 1 {
+            format!("{:.3} ± {:.3}", self.mean, self.std)
+        } else {
+            format!("{:.3}", self.mean)
+        }
+    }
+}
+
+/// One row: a method on one held-out family (or the macro average, `family = "macro"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRow {
+    pub method: String,
+    pub family: String,
+    pub cells: [Option<Stat>; 7],
+    pub seeds: Vec<u64>,
+}
+
+/// The whole table: per-family rows grouped by family then method, and macro rows per method.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FamilyTable {
+    pub methods: Vec<String>,
+    pub families: Vec<String>,
+    pub rows: Vec<TableRow>,
+    pub macro_rows: Vec<TableRow>,
+}
+
+impl FamilyTable {
+    pub fn from_metrics(metrics: &[MetricRow]) -> FamilyTable {
+        let mut methods: Vec<String> = Vec::new();
+        let mut families: Vec<String> = Vec::new();
+        for m in metrics {
+            if !methods.contains(&m.method) {
+                methods.push(m.method.clone());
+            }
+            if !families.contains(&m.held_out) {
+                families.push(m.held_out.clone());
+            }
+        }
+        let mut rows = Vec::new();
+        for f in &families {
+            for m in &methods {
+                let sel: Vec<&MetricRow> = metrics
+                    .iter()
+                    .filter(|r| &r.method == m && &r.held_out == f)
+                    .collect();
+                if sel.is_empty() {
+                    continue;
+                }
+                let cells = std::array::from_fn(|i| {
+                    Stat::of(&sel.iter().map(|r| values(r)[i]).collect::<Vec<_>>())
+                });
+                rows.push(TableRow {
+                    method: m.clone(),
+                    family: f.clone(),
+                    cells,
+                    seeds: sel.iter().map(|r| r.seed).collect(),
+                });
+            }
+        }
+        let mut macro_rows = Vec::new();
+        for m in &methods {
+            let mut seeds: Vec<u64> = metrics
+                .iter()
+                .filter(|r| &r.method == m)
+                .map(|r| r.seed)
+                .collect();
+            seeds.sort_unstable();
+            seeds.dedup();
+            let cells = std::array::from_fn(|i| {
+                let per_seed: Vec<f64> = seeds
+                    .iter()
+                    .map(|s| {
+                        let v: Vec<f64> = metrics
+                            .iter()
+                            .filter(|r| &r.method == m && r.seed == *s)
+                            .map(|r| values(r)[i])
+                            .collect();
+                        v.iter().sum::<f64>() / v.len().max(1) as f64
+                    })
+                    .collect();
+                Stat::of(&per_seed)
+            });
+            macro_rows.push(TableRow {
+                method: m.clone(),
+                family: "macro".into(),
+                cells,
+                seeds,
+            });
+        }
+        FamilyTable {
+            methods,
+            families,
+            rows,
+            macro_rows,
+        }
+    }
+
+    /// For each row of `rows` (same family), which cells hold the best mean of their column.
+    #[allow(clippy::needless_range_loop)] // `c` indexes both the cells and the output
+    pub fn best_in(rows: &[&TableRow]) -> Vec<[bool; 7]> {
+        let mut out = vec![[false; 7]; rows.len()];
+        for c in 0..7 {
+            let means: Vec<Option<f64>> = rows
+                .iter()
+                .map(|r| r.cells[c].map(|s| s.mean).filter(|m| m.is_finite()))
+                .collect();
+            let best = means
+                .iter()
+                .flatten()
+                .copied()
+                .fold(None, |acc: Option<f64>, v| {
+                    Some(match acc {
+                        None => v,
+                        Some(a) if higher_is_better(c) => a.max(v),
+                        Some(a) => a.min(v),
+                    })
+                });
+            if let Some(b) = best {
+                if rows.len() > 1 {
+                    for (k, m) in means.iter().enumerate() {
+                        out[k][c] = *m == Some(b);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Rows of one family (or `"macro"`), in method order.
+    pub fn family_rows(&self, family: &str) -> Vec<&TableRow> {
+        if family == "macro" {
+            self.macro_rows.iter().collect()
+        } else {
+            self.rows.iter().filter(|r| r.family == family).collect()
+        }
+    }
+
+    /// Markdown: one table per family block, best mean per column in bold, then the macro table.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from("| held-out family | method |");
+        for c in COLUMNS {
+            s.push_str(&format!(" {c} |"));
+        }
+        s.push_str("\n|---|---|");
+        s.push_str(&"---|".repeat(COLUMNS.len()));
+        s.push('\n');
+        let mut blocks: Vec<&str> = self.families.iter().map(String::as_str).collect();
+        blocks.push("macro");
+        for f in blocks {
+            let rows = self.family_rows(f);
+            let best = Self::best_in(&rows);
+            for (r, b) in rows.iter().zip(&best) {
+                s.push_str(&format!("| {} | {} |", r.family, r.method));
+                for (c, cell) in r.cells.iter().enumerate() {
+                    let t = cell.map(|x| x.text()).unwrap_or_else(|| "–".into());
+                    if b[c] {
+                        s.push_str(&format!(" **{t}** |"));
+                    } else {
+                        s.push_str(&format!(" {t} |"));
+                    }
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// CSV: one row per (held-out family, method), then the macro rows; mean and std (ddof 0)
+    /// of each metric in separate columns, and the number of seeds. Empty cells where a metric
+    /// has no value.
+    pub fn to_csv(&self) -> String {
+        use super::rundata::csv_field;
+        let mut s = String::from("family,method,seeds");
+        for c in CSV_COLUMNS {
+            s.push_str(&format!(",{c}_mean,{c}_std"));
+        }
+        s.push('\n');
+        for r in self.rows.iter().chain(&self.macro_rows) {
+            s.push_str(&format!(
+                "{},{},{}",
+                csv_field(&r.family),
+                csv_field(&r.method),
+                r.seeds.len()
+            ));
+            for cell in &r.cells {
+                match cell {
+                    Some(st) => s.push_str(&format!(",{},{}", st.mean, st.std)),
+                    None => s.push_str(",,"),
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// LaTeX: a booktabs `tabular` (needs `\usepackage{booktabs}`), one block per held-out
+    /// family and the macro block last, cells `mean $\pm$ std` (3 decimals; the mean alone for
+    /// one seed), the best mean per column of each block in `\textbf{}`.
+    pub fn to_latex(&self) -> String {
+        let mut s = String::from(
+            "% heldout: test metrics at tau* per held-out family, mean $\\pm$ std over seeds\n% needs \\usepackage{booktabs}\n",
+        );
+        s.push_str(&format!(
+            "\\begin{{tabular}}{{ll{}}}\n",
+            "c".repeat(COLUMNS.len())
+        ));
+        s.push_str("\\toprule\nHeld-out family & Method");
+        for c in COLUMNS {
+            s.push_str(&format!(" & {}", latex_escape(c)));
+        }
+        s.push_str(" \\\\\n");
+        let mut blocks: Vec<&str> = self.families.iter().map(String::as_str).collect();
+        blocks.push("macro");
+        for f in blocks {
+            let rows = self.family_rows(f);
+            if rows.is_empty() {
+                continue;
+            }
+            s.push_str("\\midrule\n");
+            let best = Self::best_in(&rows);
+            for (k, (r, b)) in rows.iter().zip(&best).enumerate() {
+                let fam = if k > 0 {
+                    String::new()
+                } else if f == "macro" {
+                    "Macro".into()
+                } else {
+                    latex_escape(f)
+                };
+                s.push_str(&format!("{fam} & {}", latex_escape(&r.method)));
+                for (c, cell) in r.cells.iter().enumerate() {
+                    let t = match cell {
+                        Some(st) if st.n > 1 => format!("{:.3} $\\pm$ {:.3}", st.mean, st.std),
+                        Some(st) => format!("{:.3}", st.mean),
+                        None => "--".into(),
+                    };
+                    if b[c] {
+                        s.push_str(&format!(" & \\textbf{{{t}}}"));
+                    } else {
+                        s.push_str(&format!(" & {t}"));
+                    }
+                }
+                s.push_str(" \\\\\n");
+            }
+        }
+        s.push_str("\\bottomrule\n\\end{tabular}\n");
+        s
+    }
+}
+
+/// The metric columns' names in CSV headers (those of `metrics.csv`).
+pub const CSV_COLUMNS: [&str; 7] = [
+    "precision",
+    "recall",
+    "accuracy",
+    "f1",
+    "ap",
+    "auc_roc",
+    "fpr95",
+];
+
+/// Text safe in LaTeX: `\ & % $ # _ { } ~ ^` escaped.
+pub fn latex_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\textbackslash{}"),
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '~' => o.push_str("\\textasciitilde{}"),
+            '^' => o.push_str("\\textasciicircum{}"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, seed: u64, fam: &str, auc: f64) -> MetricRow {
+        MetricRow {
+            method: method.into(),
+            seed,
+            held_out: fam.into(),
+            precision: 0.5,
+            recall: 0.5,
+            accuracy: 0.5,
+            f1: 0.5,
+            ap: auc,
+            auc,
+            fpr95: 1.0 - auc,
+            tau: 0.5,
+        }
+    }
+
+    #[test]
+    fn macro_is_mean_over_families_then_seeds() {
+        // seed 0: (0.6 + 0.8)/2 = 0.7; seed 1: (0.9 + 0.7)/2 = 0.8 → 0.75 ± 0.05
+        let m = vec![
+            row("A", 0, "x", 0.6),
+            row("A", 0, "y", 0.8),
+            row("A", 1, "x", 0.9),
+            row("A", 1, "y", 0.7),
+        ];
+        let t = FamilyTable::from_metrics(&m);
+        let s = t.macro_rows[0].cells[5].unwrap();
+        assert!((s.mean - 0.75).abs() < 1e-12 && (s.std - 0.05).abs() < 1e-12);
+        let x = t.family_rows("x")[0].cells[5].unwrap();
+        assert!((x.mean - 0.75).abs() < 1e-12 && (x.std - 0.15).abs() < 1e-12);
+    }
+
+    #[test]
+    fn best_marks_max_and_min_for_fpr() {
+        let m = vec![row("A", 0, "x", 0.6), row("B", 0, "x", 0.8)];
+        let t = FamilyTable::from_metrics(&m);
+        let rows = t.family_rows("x");
+        let b = FamilyTable::best_in(&rows);
+        assert!(!b[0][5] && b[1][5]); // AUC: B higher
+        assert!(!b[0][6] && b[1][6]); // FPR@95: B lower
+        assert!(t.to_markdown().contains("**0.800**"));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_method_and_family_plus_macro() {
+        let m = vec![
+            row("A", 0, "x", 0.6),
+            row("A", 1, "x", 0.8),
+            row("B", 0, "x", 0.7),
+            row("A", 0, "y_z", 0.9),
+        ];
+        let t = FamilyTable::from_metrics(&m);
+        let csv = t.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), 3 + 14);
+        assert!(lines[0].contains("auc_roc_mean,auc_roc_std"));
+        // x: A, B; y_z: A; macro: A, B
+        assert_eq!(lines.len(), 1 + 3 + 2, "{csv}");
+        assert!(lines[1].starts_with("x,A,2,"), "{csv}");
+        let f: Vec<&str> = lines[1].split(',').collect();
+        assert_eq!(f[3 + 2 * 5].parse::<f64>().unwrap(), 0.7); // AUC mean
+        assert!((f[4 + 2 * 5].parse::<f64>().unwrap() - 0.1).abs() < 1e-12); // AUC std
+        assert!(lines[4].starts_with("macro,A,2,") && lines[5].starts_with("macro,B,1,"));
+    }
+
+    #[test]
+    fn latex_bolds_the_best_and_escapes_names() {
+        let m = vec![
+            row("meta_learner", 0, "Web & XSS", 0.6),
+            row("odin_T1000_eps0.0014", 0, "Web & XSS", 0.8),
+            row("meta_learner", 1, "Web & XSS", 0.7),
+        ];
+        let t = FamilyTable::from_metrics(&m);
+        let tex = t.to_latex();
+        assert!(tex.contains("\\begin{tabular}{llccccccc}"), "{tex}");
+        assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"));
+        assert!(tex.contains("Web \\& XSS & meta\\_learner & "), "{tex}");
+        assert!(tex.contains("0.650 $\\pm$ 0.050"), "{tex}");
+        assert!(tex.contains("odin\\_T1000\\_eps0.0014"), "{tex}");
+        let odin = tex.lines().find(|l| l.starts_with(" & odin")).unwrap();
+        assert!(odin.contains("\\textbf{0.800}"), "{odin}");
+        assert_eq!(
+            latex_escape("50% #1 {a}~^\\"),
+            "50\\% \\#1 \\{a\\}\\textasciitilde{}\\textasciicircum{}\\textbackslash{}"
+        );
+    }
+}

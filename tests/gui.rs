@@ -1,0 +1,231 @@
+//! The workbench driven like a user, with egui_kittest (no display, no GPU): the real app is
+//! built, widgets are found by role and label, clicked, and the state and text checked —
+//! load → roles → run (a tiny run) → live view → results → runs → export.
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use heldout::experiment::{HeldOut, Method};
+use heldout::gui::{Saved, Tab, Workbench};
+use std::time::{Duration, Instant};
+
+fn harness(wb: Workbench) -> Harness<'static, Workbench> {
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 1000.0))
+        .with_max_steps(10_000)
+        .build_ui_state(|ui, wb: &mut Workbench| wb.ui(ui), wb)
+}
+
+/// Steps the UI until `done` holds (workers run on their own threads meanwhile).
+fn step_until(
+    h: &mut Harness<'static, Workbench>,
+    what: &str,
+    secs: u64,
+    done: impl Fn(&Workbench) -> bool,
+) {
+    let t0 = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; messages: {:?}",
+            h.state().messages
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+}
+
+#[test]
+fn load_roles_run_results_runs_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(Workbench::new(Saved::default()));
+
+    // 1. Start: the built-in demo experiment, its data loading in the background.
+    step_until(&mut h, "the demo data", 60, |wb| wb.data.table().is_some());
+    assert_eq!(h.state().exp.name, "demo-lofo");
+    // the summary heading (and the status bar's message)
+    assert!(
+        h.query_all_by_label_contains("rows × 12 features, 7 families")
+            .count()
+            >= 1
+    );
+    let rows_normal = {
+        let t = h.state().data.table().unwrap();
+        t.family_counts()[t.family_id("Normal").unwrap() as usize]
+    };
+    assert!(rows_normal > 0);
+
+    // 2. Roles: open the tab, hold out one family by clicking, see the file follow.
+    h.get_by_label("Roles & method").click();
+    h.run();
+    assert_eq!(h.state().tab, Tab::Experiment);
+    let family = h.state().data.table().unwrap().families[1].clone();
+    h.get_by_label(&format!("{family}: Held-out")).click();
+    h.run();
+    assert_eq!(
+        h.state().exp.roles.held_out,
+        HeldOut::Fixed(vec![family.clone()])
+    );
+    // what the file says is what the form shows
+    let from_text = heldout::experiment::Experiment::parse(
+        &h.state().experiment.ron_text,
+        std::path::Path::new("view.ron"),
+    )
+    .unwrap();
+    assert_eq!(from_text, h.state().exp, "the RON view follows the form");
+    // the plan preview is computed in the background from the same experiment
+    step_until(&mut h, "the plan", 60, |wb| {
+        !wb.experiment.plan_text.is_empty() && !wb.experiment.busy()
+    });
+    assert!(
+        h.state().experiment.plan_text.contains("rotations 1"),
+        "{}",
+        h.state().experiment.plan_text
+    );
+
+    // a tiny run: 2 episodes, one seed, into a temp folder
+    {
+        let wb = h.state_mut();
+        wb.exp.episodes.count = 2;
+        wb.exp.seeds = vec![0];
+        wb.exp.output = tmp.path().to_path_buf();
+        if let Method::MetaLearner(p) = &mut wb.exp.method {
+            p.inner_per_family = 256;
+            p.outer_epochs = 1;
+        }
+        wb.apply(heldout::gui::Command::RefreshRuns);
+    }
+
+    // 3. Run: the top bar's button queues it and switches to the live view.
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab, Tab::Live);
+    assert!(
+        h.state().jobs.running_id().is_some()
+            || h.state().jobs.list[0].state != heldout::gui::JobState::Queued
+    );
+    step_until(&mut h, "the run to finish", 300, |wb| {
+        matches!(wb.jobs.list[0].state, heldout::gui::JobState::Finished)
+    });
+    let job_dir = h.state().jobs.list[0].dir.clone();
+    assert!(job_dir.join("metrics.csv").exists());
+
+    // 4. Live view: histograms at the three checkpoints of the held-out family, with AUCs.
+    h.get_by_label(&format!("{family} (held out)"));
+    h.get_by_label_contains("after outer · AUC");
+    h.get_by_label("ROC / PR").click();
+    h.run();
+    h.get_by_label_contains(&format!("ROC · {family}"));
+    h.get_by_label("PCGrad").click();
+    h.run();
+    assert!(h.query_all_by_label("inner ↔ family").count() >= 1);
+    h.get_by_label("Loss · margin · T").click();
+    h.run();
+    h.get_by_label("Temperature T = exp(ρ)");
+
+    // 5. Results: the per-family table; the numbers are those of metrics.csv.
+    h.get_by_label("Results").click();
+    h.run();
+    let metrics = std::fs::read_to_string(job_dir.join("metrics.csv")).unwrap();
+    let first = metrics.lines().nth(1).unwrap();
+    let auc: f64 = first.split(',').nth(8).unwrap().parse().unwrap();
+    let cell = format!("{auc:.3}");
+    let hits = h.query_all_by_label_contains(&cell).count();
+    assert!(hits >= 1, "AUC {cell} from metrics.csv shown in the table");
+    assert!(h.query_all_by_label("macro").count() >= 1);
+    // clicking a cell shows that family's curves
+    h.query_all_by_label_contains(&cell).next().unwrap().click();
+    h.run();
+    assert_eq!(h.state().tab, Tab::Live);
+    assert_eq!(h.state().view.family.as_deref(), Some(family.as_str()));
+
+    // 6. Runs: the folder is listed; reopen it from disk and see its plots without training.
+    h.get_by_label("Runs & compare").click();
+    h.run();
+    h.get_by_label("refresh").click();
+    h.run();
+    let name = job_dir.file_name().unwrap().to_string_lossy().to_string();
+    h.get_by_label(&name);
+    h.get_by_label("open").click();
+    step_until(&mut h, "the run folder to open", 60, |wb| {
+        wb.shown == Some(heldout::gui::Shown::Folder(job_dir.clone()))
+    });
+    assert_eq!(h.state().tab, Tab::Live);
+    h.get_by_label("Histograms").click();
+    h.run();
+    h.get_by_label_contains("after outer · AUC");
+
+    // 7. Export: figures and tables written into the run folder.
+    h.get_by_label("Export run").click();
+    step_until(&mut h, "the export", 120, |wb| {
+        wb.messages.iter().any(|m| m.text.starts_with("exported "))
+    });
+    let export = job_dir.join("export");
+    assert!(export.join("results.tex").exists() && export.join("results.csv").exists());
+    let figures: Vec<_> = std::fs::read_dir(export.join("figures"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(figures
+        .iter()
+        .any(|f| f.path().extension().is_some_and(|e| e == "svg")));
+    assert!(figures
+        .iter()
+        .any(|f| f.path().extension().is_some_and(|e| e == "png")));
+}
+
+#[test]
+fn stop_ends_a_run_within_a_second_and_keeps_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(Workbench::new(Saved::default()));
+    step_until(&mut h, "the demo data", 60, |wb| wb.data.table().is_some());
+    {
+        let wb = h.state_mut();
+        wb.exp.output = tmp.path().to_path_buf();
+        wb.exp.episodes.count = 50;
+    }
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(2);
+    // wait until training is under way, then stop from the top bar
+    step_until(&mut h, "training", 60, |wb| {
+        wb.jobs.list[0].data.losses.len() > 3
+    });
+    h.get_by_label("■ Stop").click();
+    step_until(&mut h, "the stop", 10, |wb| {
+        matches!(wb.jobs.list[0].state, heldout::gui::JobState::Stopped)
+    });
+    let j = &h.state().jobs.list[0];
+    let latency = j.stop_latency.unwrap();
+    assert!(latency < Duration::from_secs(1), "stopped in {latency:?}");
+    let status = std::fs::read_to_string(j.dir.join("status.txt")).unwrap();
+    assert!(status.starts_with("stopped"), "{status}");
+    assert!(j.dir.join("config.ron").exists() && j.dir.join("summary.md").exists());
+}
+
+#[test]
+fn bad_experiment_file_is_a_message_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bad.ron");
+    std::fs::write(&p, "Experiment(name: \"x\", sedes: [1])").unwrap();
+    let mut wb = Workbench::new(Saved::default());
+    wb.apply(heldout::gui::Command::OpenExperiment(p.clone()));
+    let last = wb.messages.last().unwrap();
+    assert_eq!(last.level, heldout::gui::Level::Error);
+    assert!(last.text.contains("bad.ron"), "{}", last.text);
+    // the experiment is unchanged
+    assert_eq!(wb.exp.name, "demo-lofo");
+}
+
+#[test]
+fn session_round_trips_through_persistence() {
+    let mut wb = Workbench::new(Saved::default());
+    wb.exp.name = "restored-one".into();
+    wb.exp.episodes.shots = 7;
+    wb.tab = Tab::Results;
+    let saved = wb.saved();
+    let text = ron::to_string(&saved).unwrap();
+    let back: Saved = ron::from_str(&text).unwrap();
+    let wb2 = Workbench::new(back);
+    assert_eq!(wb2.exp, wb.exp);
+    assert_eq!(wb2.tab, Tab::Results);
+}
