@@ -229,3 +229,20 @@ fn session_round_trips_through_persistence() {
     assert_eq!(wb2.exp, wb.exp);
     assert_eq!(wb2.tab, Tab::Results);
 }
+
+#[test]
+fn without_a_display_the_binary_says_so_and_points_to_heldout_run() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no display") && err.contains("heldout run"),
+        "{err}"
+    );
+}

@@ -214,7 +214,6 @@ fn fill_training(x: &mut Extract, d: &RunData, unit: &UnitKey) {
 }
 
 /// State of the live view.
-#[derive(Default)]
 pub struct LiveView {
     pub sub: Sub,
     pub unit: Option<UnitKey>,
@@ -224,13 +223,31 @@ pub struct LiveView {
     pub show_seen: bool,
     pending_select: Option<(String, String)>,
     cache_key: Option<(UnitKey, Option<usize>, usize)>,
+    cache_at: Option<std::time::Instant>,
     cache: Extract,
+}
+
+impl Default for LiveView {
+    fn default() -> Self {
+        LiveView {
+            sub: Sub::default(),
+            unit: None,
+            episode: None,
+            family: None,
+            show_seen: false,
+            pending_select: None,
+            cache_key: None,
+            cache_at: None,
+            cache: Extract::default(),
+        }
+    }
 }
 
 impl LiveView {
     pub fn reset(&mut self) {
         *self = LiveView {
             sub: self.sub,
+            show_seen: self.show_seen,
             ..Default::default()
         };
     }
@@ -329,25 +346,40 @@ impl LiveView {
         };
         let n = d.checkpoints.len() + d.losses.len() + d.pcgrad.len();
         let key = (unit.clone(), self.episode, n);
-        if self.cache_key.as_ref() != Some(&key) {
+        // re-extract when the selection changes, or new rows arrived — at most 5 times a
+        // second while a run streams rows, so frames stay cheap however long the run
+        let selection_changed = self
+            .cache_key
+            .as_ref()
+            .is_none_or(|k| (&k.0, k.1) != (&key.0, key.1));
+        let fresh = self
+            .cache_at
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(200));
+        if selection_changed || (self.cache_key.as_ref() != Some(&key) && !fresh) {
             self.cache = extract(d, &unit, self.episode);
             self.cache_key = Some(key);
+            self.cache_at = Some(std::time::Instant::now());
+        } else if self.cache_key.as_ref() != Some(&key) {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(200));
         }
-        let x = self.cache.clone();
         ui.separator();
-        if x.episodes.is_empty() && x.loss.is_empty() {
+        if self.cache.episodes.is_empty() && self.cache.loss.is_empty() {
             ui.label(format!(
                 "{} reports no checkpoints (a baseline trains without episodes): its test metrics are in Results.",
                 unit.method
             ));
             return;
         }
+        // borrowed out of self for the drawing (no copy per frame)
+        let x = std::mem::take(&mut self.cache);
         match self.sub {
             Sub::Histograms => self.histograms(ui, &x),
             Sub::Curves => self.curves(ui, &x),
             Sub::Training => training(ui, &x),
             Sub::Pcgrad => pcgrad(ui, &x),
         }
+        self.cache = x;
     }
 
     fn histograms(&mut self, ui: &mut egui::Ui, x: &Extract) {
