@@ -214,6 +214,7 @@ fn fill_training(x: &mut Extract, d: &RunData, unit: &UnitKey) {
 }
 
 /// State of the live view.
+#[derive(Default)]
 pub struct LiveView {
     pub sub: Sub,
     pub unit: Option<UnitKey>,
@@ -225,22 +226,6 @@ pub struct LiveView {
     cache_key: Option<(UnitKey, Option<usize>, usize)>,
     cache_at: Option<std::time::Instant>,
     cache: Extract,
-}
-
-impl Default for LiveView {
-    fn default() -> Self {
-        LiveView {
-            sub: Sub::default(),
-            unit: None,
-            episode: None,
-            family: None,
-            show_seen: false,
-            pending_select: None,
-            cache_key: None,
-            cache_at: None,
-            cache: Extract::default(),
-        }
-    }
 }
 
 impl LiveView {
