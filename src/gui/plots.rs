@@ -225,6 +225,8 @@ pub struct LiveView {
     pending_select: Option<(String, String)>,
     cache_key: Option<(UnitKey, Option<usize>, usize)>,
     cache_at: Option<std::time::Instant>,
+    /// What the last "Save figure" wrote (or why it failed).
+    pub saved: Option<String>,
     cache: Extract,
 }
 
@@ -317,6 +319,18 @@ impl LiveView {
                 }
             }
             ui.separator();
+            if let Some(unit) = self.unit.clone() {
+                if ui
+                    .button("Save figure…")
+                    .on_hover_text("this view as a publication figure (SVG or PNG by the file name), drawn from the stored rows with plotters")
+                    .clicked()
+                {
+                    self.save_figure(d, &unit);
+                }
+            }
+            if let Some(s) = &self.saved {
+                ui.weak(s);
+            }
             if ui
                 .button("Export run")
                 .on_hover_text("write every figure (SVG + PNG), the tables (CSV, Markdown, LaTeX) and the experiment into the run folder's export/")
@@ -365,6 +379,74 @@ impl LiveView {
             Sub::Pcgrad => pcgrad(ui, &x),
         }
         self.cache = x;
+    }
+
+    /// The figure file of the current view.
+    pub fn figure(&self, unit: &UnitKey) -> crate::report::figures::Figure {
+        use crate::report::figures::Figure;
+        match self.sub {
+            Sub::Histograms => Figure::Histograms {
+                unit: unit.clone(),
+                episode: self.episode,
+                seen: self.show_seen,
+            },
+            Sub::Curves => Figure::Curves {
+                unit: unit.clone(),
+                family: self.family.clone().unwrap_or_default(),
+                curve: Curve::Roc,
+                episode: self.episode,
+            },
+            Sub::Training => Figure::Training { unit: unit.clone() },
+            Sub::Pcgrad => Figure::Pcgrad { unit: unit.clone() },
+        }
+    }
+
+    fn save_figure(&mut self, d: &RunData, unit: &UnitKey) {
+        let fig = self.figure(unit);
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("SVG", &["svg"])
+            .add_filter("PNG", &["png"])
+            .set_file_name(format!("{}.svg", fig.file_stem()))
+            .save_file()
+        else {
+            return;
+        };
+        let mut figs = vec![fig.clone()];
+        if let crate::report::figures::Figure::Curves {
+            unit,
+            family,
+            episode,
+            ..
+        } = &fig
+        {
+            // the PR curve goes beside the ROC curve
+            figs.push(crate::report::figures::Figure::Curves {
+                unit: unit.clone(),
+                family: family.clone(),
+                curve: Curve::Pr,
+                episode: *episode,
+            });
+        }
+        let mut written = Vec::new();
+        for (i, f) in figs.iter().enumerate() {
+            let p = if i == 0 {
+                path.clone()
+            } else {
+                let ext = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "svg".into());
+                path.with_file_name(format!("{}.{ext}", f.file_stem()))
+            };
+            match crate::report::figures::render(f, d, &p) {
+                Ok(()) => written.push(p.display().to_string()),
+                Err(e) => {
+                    self.saved = Some(format!("{e:#}"));
+                    return;
+                }
+            }
+        }
+        self.saved = Some(format!("saved {}", written.join(", ")));
     }
 
     fn histograms(&mut self, ui: &mut egui::Ui, x: &Extract) {
