@@ -539,11 +539,23 @@ pub fn apply_overrides(text: &str, sets: &[String]) -> Result<String> {
         let Some((field, value)) = s.split_once('=') else {
             bail!("--set {s}: expected FIELD=VALUE, e.g. --set seeds=[0]");
         };
-        let value: ron::Value = opts
-            .from_str(value)
-            .map_err(|e| anyhow::anyhow!("--set {s}: {} is not a RON value ({})", value, e.code))?;
-        let value: serde_json::Value =
-            serde_json::to_value(&value).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?;
+        let bare = value.trim();
+        let is_ident = bare
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !matches!(bare, "true" | "false");
+        let value: serde_json::Value = if is_ident {
+            // a unit variant (`pcgrad=off`, `device=Cpu`): RON reads a bare name as `()`, which
+            // would lose it; the tree spells unit variants as their names
+            serde_json::Value::String(bare.to_string())
+        } else {
+            let value: ron::Value = opts.from_str(value).map_err(|e| {
+                anyhow::anyhow!("--set {s}: {} is not a RON value ({})", value, e.code)
+            })?;
+            serde_json::to_value(&value).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?
+        };
         let mut node = &mut tree;
         let parts: Vec<&str> = field.split('.').collect();
         for (i, part) in parts.iter().enumerate() {

@@ -262,3 +262,32 @@ fn set_overrides_name_unknown_fields_and_bad_values() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("FIELD=VALUE"), "{err}");
 }
+
+#[test]
+fn set_overrides_unit_variants_by_name() {
+    use heldout::experiment::{Device, Method, PcgradTasks};
+    let text = heldout::cli::DEMO_EXPERIMENT;
+    let out = heldout::cli::apply_overrides(
+        text,
+        &[
+            "method.MetaLearner.pcgrad=off".into(),
+            "device=Cpu".into(),
+            "method.MetaLearner.unfreeze_last_block=false".into(),
+            "seeds=[3, 4]".into(),
+        ],
+    )
+    .unwrap();
+    let exp = Experiment::parse(&out, Path::new("x.ron")).unwrap();
+    let Method::MetaLearner(p) = &exp.method else {
+        panic!("the demo's method is the meta-learner")
+    };
+    assert_eq!(p.pcgrad, PcgradTasks::Off);
+    assert!(!p.unfreeze_last_block);
+    assert_eq!(exp.device, Device::Cpu);
+    assert_eq!(exp.seeds, vec![3, 4]);
+    // a misspelt variant names the field's problem
+    let e = heldout::cli::apply_overrides(text, &["method.MetaLearner.pcgrad=of".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown variant") || e.contains("of"), "{e}");
+}
