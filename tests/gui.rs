@@ -246,3 +246,67 @@ fn without_a_display_the_binary_says_so_and_points_to_heldout_run() {
         "{err}"
     );
 }
+
+#[test]
+fn two_run_folders_compare_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    for seed in ["[0]", "[1]"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+            .args(["run", "--demo", "--out"])
+            .arg(tmp.path())
+            .args(["--set", "episodes.count=1", "--set"])
+            .arg(format!("seeds={seed}"))
+            .args(["--set", "roles.held_out={\"Fixed\": [\"Burst\"]}"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // distinct folder names (they carry the second)
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let mut wb = Workbench::new(Saved::default());
+    wb.exp.output = tmp.path().to_path_buf();
+    wb.apply(heldout::gui::Command::RefreshRuns);
+    assert_eq!(wb.runs.entries.len(), 2);
+    let dirs: Vec<_> = wb.runs.entries.iter().map(|e| e.dir.clone()).collect();
+    for d in &dirs {
+        wb.apply(heldout::gui::Command::OpenRun(d.clone()));
+    }
+    let mut h = harness(wb);
+    step_until(&mut h, "both runs to open", 60, |wb| {
+        wb.runs.opened.len() == 2
+    });
+    h.get_by_label("Runs & compare").click();
+    h.run();
+    for d in &dirs {
+        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        // the compare checkbox of that run (its name is also in the folder list)
+        h.get_by_role_and_label(egui::accesskit::Role::CheckBox, &name)
+            .click();
+        h.run();
+    }
+    assert_eq!(h.state().runs.compare.len(), 2);
+    h.get_by_label("Macro over held-out families (mean ± std over seeds)");
+    // each run's macro AUC (read independently from its metrics.csv) is in the table
+    for d in &dirs {
+        let m = std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+        let auc: f64 = m
+            .lines()
+            .skip(1)
+            .find(|l| l.starts_with("meta_learner,"))
+            .unwrap()
+            .split(',')
+            .nth(8)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            h.query_all_by_label(&format!("{auc:.3}")).count() >= 1,
+            "macro AUC {auc:.3} of {} shown",
+            d.display()
+        );
+    }
+}
