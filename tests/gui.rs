@@ -186,6 +186,10 @@ fn stop_ends_a_run_within_a_second_and_keeps_the_folder() {
     }
     h.get_by_label("▶ Run experiment").click();
     h.run_steps(2);
+    // a second run queues behind the first
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(2);
+    assert_eq!(h.state().jobs.queued_count(), 1);
     // wait until training is under way, then stop from the top bar
     step_until(&mut h, "training", 60, |wb| {
         wb.jobs.list[0].data.losses.len() > 3
@@ -200,6 +204,14 @@ fn stop_ends_a_run_within_a_second_and_keeps_the_folder() {
     let status = std::fs::read_to_string(j.dir.join("status.txt")).unwrap();
     assert!(status.starts_with("stopped"), "{status}");
     assert!(j.dir.join("config.ron").exists() && j.dir.join("summary.md").exists());
+    // the queued run starts when the first ends; stop it as well
+    step_until(&mut h, "the queued run to start", 10, |wb| {
+        wb.jobs.running_id() == Some(wb.jobs.list[1].id)
+    });
+    h.get_by_label("■ Stop").click();
+    step_until(&mut h, "the second stop", 10, |wb| {
+        matches!(wb.jobs.list[1].state, heldout::gui::JobState::Stopped)
+    });
 }
 
 #[test]
