@@ -461,7 +461,7 @@ pub fn inspect_json(t: &Table, source: &str) -> serde_json::Value {
     })
 }
 
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

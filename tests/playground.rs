@@ -141,39 +141,13 @@ fn an_unknown_family_is_a_clear_error() {
     assert!(e.contains("Nope") && e.contains("Bridge"), "{e}");
 }
 
-/// The fonts the workbench installs (`src/gui/mod.rs`): egui's bundled emoji, icon and
-/// monospace fonts as fallbacks, for symbols such as → and x̃.
-fn install_fonts(ctx: &egui::Context) {
-    use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
-    for (name, bytes) in [
-        (
-            "heldout-noto-emoji",
-            epaint_default_fonts::NOTO_EMOJI_REGULAR,
-        ),
-        ("heldout-emoji-icons", epaint_default_fonts::EMOJI_ICON),
-        ("heldout-hack", epaint_default_fonts::HACK_REGULAR),
-    ] {
-        ctx.add_font(FontInsert {
-            name: name.into(),
-            data: egui::FontData::from_static(bytes),
-            families: [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
-                .into_iter()
-                .map(|family| InsertFontFamily {
-                    family,
-                    priority: FontPriority::Lowest,
-                })
-                .collect(),
-        });
-    }
-}
-
 #[test]
 fn the_panel_steps_when_its_step_button_is_clicked() {
     use egui_kittest::kittest::Queryable;
     let mut panel = heldout::gui::playground::PlaygroundPanel::new();
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1000.0, 800.0))
-        .with_context_setup(install_fonts)
+        .with_context_setup(heldout::gui::install_fonts)
         .build_ui(|ui| panel.ui(ui));
     let wait_for = |h: &mut egui_kittest::Harness<'_>, text: &str| {
         let t0 = std::time::Instant::now();

@@ -292,7 +292,7 @@ impl DataPanel {
         ui.heading(format!(
             "{} — {} rows × {} features, {} families",
             self.source,
-            thousands(t.n_rows),
+            crate::cli::thousands(t.n_rows),
             t.n_features,
             t.families.len()
         ));
@@ -373,18 +373,6 @@ impl DataPanel {
             self.pending = None;
         }
     }
-}
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Horizontal bars: rows per family.

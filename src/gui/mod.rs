@@ -148,8 +148,9 @@ pub struct Workbench {
     fonts_installed: bool,
 }
 
-/// Adds egui's bundled emoji, icon and monospace fonts as fallbacks of both families.
-fn install_fonts(ctx: &egui::Context) {
+/// Adds egui's bundled emoji, icon and monospace fonts as fallbacks of both families (the
+/// workbench does this on its first frame; tests of single panels call it themselves).
+pub fn install_fonts(ctx: &egui::Context) {
     use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
     for (name, bytes) in [
         (
