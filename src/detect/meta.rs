@@ -48,6 +48,58 @@ pub struct MetaLearner {
     rng: std::cell::RefCell<SplitMix64>,
 }
 
+/// The optimisers of one fit (see [`MetaLearner::optimisers`]).
+struct Optimisers {
+    inner_vars: Vec<Var>,
+    inner: Adam,
+    /// Head, then the last encoder block: the parameters the outer stage trains.
+    shared: Vec<Var>,
+    head: Adam,
+    last: Adam,
+    rho: Adam,
+}
+
+/// Learning rates of one outer step.
+#[derive(Debug, Clone, Copy)]
+struct OuterLr {
+    head: f64,
+    last: f64,
+    rho: f64,
+}
+
+/// One outer batch: `x` holds k ID rows then k OOD rows; `labels` 0 = ID, 1 = OOD; `fams` the
+/// family each row belongs to; `outer` the episode's outer families in order.
+struct OuterBatch<'a> {
+    x: &'a Tensor,
+    labels: &'a [u8],
+    fams: &'a [FamilyId],
+    outer: &'a [FamilyId],
+}
+
+/// What an inner step did: the loss and the (clipped) gradients it applied.
+struct InnerStep {
+    loss: f64,
+    #[cfg_attr(not(test), allow(dead_code))]
+    grads: HashMap<TensorId, Tensor>,
+}
+
+/// What an outer step did.
+struct OuterStep {
+    /// Sum of the task losses of pass A.
+    loss: f64,
+    /// The task losses of pass A: inner consistency first, then the families'.
+    #[cfg_attr(not(test), allow(dead_code))]
+    losses: Vec<f64>,
+    /// The combined, clipped gradients of the shared parameters.
+    #[cfg_attr(not(test), allow(dead_code))]
+    grads: HashMap<TensorId, Tensor>,
+    /// The clipped gradient of ρ (pass B).
+    #[cfg_attr(not(test), allow(dead_code))]
+    rho_grads: HashMap<TensorId, Tensor>,
+    /// PCGrad's task ids (`FamilyId::MAX` = inner consistency) and statistics.
+    pcgrad: Option<(Vec<FamilyId>, crate::nn::PcgradStats)>,
+}
+
 impl MetaLearner {
     /// A fresh model; weights from `seed` (the reference uses `seed + 40` for the model).
     pub fn new(p: MetaLearnerParams, d: usize, seed: u64, device: &Device) -> R<Self> {
@@ -257,6 +309,224 @@ impl MetaLearner {
         Ok(())
     }
 
+    /// The optimisers of one fit, created once: their state persists across episodes (spec
+    /// §1.9). Inner: AdamW over everything but ρ, β₂ = 0.99. Outer: Adam (L2 decay) on the head
+    /// and, lightly unfrozen, the encoder's last block. Temperature: Adam on ρ, no decay.
+    fn optimisers(&self) -> R<Optimisers> {
+        let p = &self.p;
+        let inner_vars: Vec<Var> = self
+            .params
+            .vars
+            .iter()
+            .filter(|(n, _)| !n.starts_with("odin."))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let inner = Adam::new(
+            inner_vars.clone(),
+            AdamConfig {
+                beta2: 0.99,
+                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
+            },
+        )?;
+        let head_vars = self.params.with_prefix("head.");
+        let last_vars = if p.unfreeze_last_block {
+            self.params.with_prefix(&self.enc.last_block_prefix())
+        } else {
+            Vec::new()
+        };
+        let shared: Vec<Var> = head_vars.iter().chain(&last_vars).cloned().collect();
+        Ok(Optimisers {
+            inner_vars,
+            inner,
+            shared,
+            head: Adam::new(head_vars, AdamConfig::new(p.lr_head, p.weight_decay, false))?,
+            last: Adam::new(
+                last_vars,
+                AdamConfig::new(p.lr_last_block, p.weight_decay, false),
+            )?,
+            rho: Adam::new(
+                vec![self.rho.clone()],
+                AdamConfig::new(p.lr_temperature, 0.0, false),
+            )?,
+        })
+    }
+
+    /// One inner-stage step (spec §1.8): `BCE(ℓ₀, y) + λ_rec·MSE(dec(z), x)` on the rows `x`
+    /// (targets: all normal when `None`), everything but ρ trained, global-norm clipping, AdamW.
+    fn inner_step(
+        &self,
+        opt: &mut Optimisers,
+        x: &Tensor,
+        target: Option<Vec<f32>>,
+        lr: f64,
+        episode: usize,
+    ) -> R<InnerStep> {
+        let p = &self.p;
+        let (l0, recon) = {
+            let mut mrng = self.rng.borrow_mut();
+            let z = self.enc.forward(x, Mode::Train, Mode::Train, &mut mrng)?;
+            let l0 = self.head.forward(&z)?.narrow(1, 0, 1)?.squeeze(1)?;
+            (l0, self.dec.forward(&z, &mut mrng)?)
+        };
+        let bce = match target {
+            None => bce_with_logits(&l0, 1.0)?,
+            Some(t) => {
+                let n = t.len();
+                bce_with_logit_targets(&l0, &Tensor::from_vec(t, n, &self.device)?)?
+            }
+        };
+        let rec = (recon - x)?.sqr()?.mean_all()?;
+        let loss = (bce + (rec * p.lambda_rec)?)?;
+        let lv = loss.to_scalar::<f32>()? as f64;
+        Self::check_loss(lv, episode, "inner")?;
+        let mut grads = self.grads_of(&loss, &opt.inner_vars)?;
+        clip_grad_norm(&mut grads, p.clip_norm)?;
+        opt.inner.step(&grads, lr)?;
+        Ok(InnerStep { loss: lv, grads })
+    }
+
+    /// One outer-stage step (spec §1.6–§1.10) on a batch of k ID rows followed by k OOD rows:
+    /// pass A — J-step ODIN inputs, per-family losses on calibrated logits (T fixed) plus the
+    /// inner-consistency task, PCGrad, clipping, Adam on the head and last block; pass B — the
+    /// temperature on the same batch (re-perturbed with the updated weights), then ρ clamped.
+    fn outer_step(
+        &self,
+        opt: &mut Optimisers,
+        b: &OuterBatch,
+        lr: OuterLr,
+        rng: &mut SplitMix64,
+        episode: usize,
+    ) -> R<OuterStep> {
+        let p = &self.p;
+        let (labels, fams) = (b.labels, b.fams);
+        // families that form a task: ≥ 1 ID and ≥ 1 OOD row
+        let mut task_fams: Vec<FamilyId> = Vec::new();
+        for f in b.outer {
+            let has = |l: u8| fams.iter().zip(labels).any(|(g, &y)| g == f && y == l);
+            if has(0) && has(1) {
+                task_fams.push(*f);
+            }
+        }
+        let index = |f: Option<FamilyId>, l: u8| -> R<Tensor> {
+            let idx: Vec<u32> = (0..labels.len())
+                .filter(|&i| labels[i] == l && f.is_none_or(|f| fams[i] == f))
+                .map(|i| i as u32)
+                .collect();
+            let n = idx.len();
+            Ok(Tensor::from_vec(idx, n, &self.device)?)
+        };
+        let family_loss = |z: &Tensor, f: Option<FamilyId>| -> R<Tensor> {
+            let zi = z.index_select(&index(f, 0)?, 0)?;
+            let zo = z.index_select(&index(f, 1)?, 0)?;
+            let gap = (zi.mean_all()? - zo.mean_all()?)?;
+            let hinge = (gap.neg()? + p.margin)?.relu()?;
+            Ok(((bce_with_logits(&zi, 1.0)? + bce_with_logits(&zo, 0.0)?)?
+                + (hinge * p.alpha_margin)?)?)
+        };
+        // pass A: shared parameters (T fixed)
+        let xs = self.odin(b.x, p.odin_steps_train, p.epsilon, false)?;
+        let t = self.temperature()?;
+        // record gradients for the head and (lightly unfrozen) last block only
+        let tr = if p.unfreeze_last_block {
+            Track::LastBlock
+        } else {
+            Track::Nothing
+        };
+        let z = (self.logit0_t(&xs, Mode::Eval, Mode::Train, tr, true)? / t)?;
+        let x_id = b.x.index_select(&index(None, 0)?, 0)?;
+        let l_in = bce_with_logits(
+            &self.logit0_t(&x_id, Mode::Eval, Mode::Train, tr, true)?,
+            1.0,
+        )?;
+        let mut task_losses: Vec<Tensor> = vec![l_in];
+        match p.pcgrad {
+            PcgradTasks::TwoTasks => task_losses.push(family_loss(&z, None)?),
+            PcgradTasks::PerFamily | PcgradTasks::Off => {
+                for f in &task_fams {
+                    task_losses.push(family_loss(&z, Some(*f))?);
+                }
+            }
+        }
+        let mut losses = Vec::with_capacity(task_losses.len());
+        for l in &task_losses {
+            losses.push(l.to_scalar::<f32>()? as f64);
+        }
+        let loss: f64 = losses.iter().sum();
+        Self::check_loss(loss, episode, "outer")?;
+        let mut flat: Vec<Vec<f32>> = Vec::with_capacity(task_losses.len());
+        for l in &task_losses {
+            let g = self.grads_of(l, &opt.shared)?;
+            let mut v = Vec::new();
+            // `grads_of` returns an entry for every variable it was given.
+            for var in &opt.shared {
+                v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
+            }
+            flat.push(v);
+        }
+        let mut pcgrad_out = None;
+        let combined = if p.pcgrad == PcgradTasks::Off {
+            let mut sum = vec![0f32; flat[0].len()];
+            for g in &flat {
+                for (a, b) in sum.iter_mut().zip(g) {
+                    *a += b;
+                }
+            }
+            sum
+        } else {
+            let (sum, stats) = pcgrad(&flat, rng);
+            let mut tasks = vec![FamilyId::MAX];
+            if p.pcgrad == PcgradTasks::PerFamily {
+                tasks.extend(&task_fams);
+            } else {
+                tasks.push(FamilyId::MAX - 1);
+            }
+            pcgrad_out = Some((tasks, stats));
+            sum
+        };
+        let mut grads = HashMap::with_capacity(opt.shared.len());
+        let mut off = 0;
+        for var in &opt.shared {
+            let n = var.as_tensor().elem_count();
+            let t = Tensor::from_slice(
+                &combined[off..off + n],
+                var.as_tensor().shape(),
+                &self.device,
+            )?;
+            grads.insert(var.as_tensor().id(), t);
+            off += n;
+        }
+        clip_grad_norm(&mut grads, p.clip_norm)?;
+        opt.head.step(&grads, lr.head)?;
+        opt.last.step(&grads, lr.last)?;
+
+        // pass B: temperature only
+        let xs = self.odin(b.x, p.odin_steps_train, p.epsilon, false)?;
+        let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?.detach();
+        let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
+        let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
+        let fams_b: Vec<Option<FamilyId>> = if task_fams.is_empty() {
+            vec![None]
+        } else {
+            task_fams.iter().map(|f| Some(*f)).collect()
+        };
+        let nb = fams_b.len() as f64;
+        for f in fams_b {
+            lt = (lt + (family_loss(&z, f)? / nb)?)?;
+        }
+        let mut rho_grads = self.grads_of(&lt, std::slice::from_ref(&self.rho))?;
+        clip_grad_norm(&mut rho_grads, p.clip_norm)?;
+        opt.rho.step(&rho_grads, lr.rho)?;
+        let clamped = self.rho.as_tensor().clamp(RHO_MIN, RHO_MAX)?;
+        self.rho.set(&clamped)?;
+        Ok(OuterStep {
+            loss,
+            losses,
+            grads,
+            rho_grads,
+            pcgrad: pcgrad_out,
+        })
+    }
+
     fn grads_of(&self, loss: &Tensor, vars: &[Var]) -> R<HashMap<TensorId, Tensor>> {
         let g = loss.backward()?;
         let mut out = HashMap::with_capacity(vars.len());
@@ -303,37 +573,7 @@ impl Detector for MetaLearner {
         if n_normals == 0 {
             return Err(DetectError::Other("no normal training rows".into()));
         }
-        // Optimisers persist across episodes (spec §1.9).
-        let inner_vars: Vec<Var> = self
-            .params
-            .vars
-            .iter()
-            .filter(|(n, _)| !n.starts_with("odin."))
-            .map(|(_, v)| v.clone())
-            .collect();
-        let mut inner_opt = Adam::new(
-            inner_vars.clone(),
-            AdamConfig {
-                beta2: 0.99,
-                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
-            },
-        )?;
-        let head_vars = self.params.with_prefix("head.");
-        let last_vars = if p.unfreeze_last_block {
-            self.params.with_prefix(&self.enc.last_block_prefix())
-        } else {
-            Vec::new()
-        };
-        let shared: Vec<Var> = head_vars.iter().chain(&last_vars).cloned().collect();
-        let mut head_opt = Adam::new(head_vars, AdamConfig::new(p.lr_head, p.weight_decay, false))?;
-        let mut last_opt = Adam::new(
-            last_vars,
-            AdamConfig::new(p.lr_last_block, p.weight_decay, false),
-        )?;
-        let mut rho_opt = Adam::new(
-            vec![self.rho.clone()],
-            AdamConfig::new(p.lr_temperature, 0.0, false),
-        )?;
+        let mut opt = self.optimisers()?;
 
         let inner_rows_per_family = p.inner_per_family.min(n_normals);
         let k_outer = data.episodes.spec().outer_families.max(1);
@@ -422,28 +662,13 @@ impl Detector for MetaLearner {
                         target.push(if normal { 1f32 } else { 0f32 });
                     }
                     let x = self.tensor(&xb)?;
-                    let (l0, recon) = {
-                        let mut mrng = self.rng.borrow_mut();
-                        let z = self.enc.forward(&x, Mode::Train, Mode::Train, &mut mrng)?;
-                        let l0 = self.head.forward(&z)?.narrow(1, 0, 1)?.squeeze(1)?;
-                        (l0, self.dec.forward(&z, &mut mrng)?)
-                    };
-                    let bce = if target.iter().all(|&t| t == 1.0) {
-                        bce_with_logits(&l0, 1.0)?
+                    let target = if target.iter().all(|&t| t == 1.0) {
+                        None
                     } else {
-                        let y = Tensor::from_vec(target, batch.len(), &self.device)?;
-                        bce_with_logit_targets(&l0, &y)?
+                        Some(target)
                     };
-                    let rec = (recon - &x)?.sqr()?.mean_all()?;
-                    let loss = (bce + (rec * p.lambda_rec)?)?;
-                    let lv = loss.to_scalar::<f32>()? as f64;
-                    Self::check_loss(lv, q, "inner")?;
-                    let mut g = self.grads_of(&loss, &inner_vars)?;
-                    clip_grad_norm(&mut g, p.clip_norm)?;
-                    inner_opt.step(
-                        &g,
-                        cosine_lr(p.inner_lr, inner_step, inner_total.max(inner_step + 1)),
-                    )?;
+                    let lr = cosine_lr(p.inner_lr, inner_step, inner_total.max(inner_step + 1));
+                    let out = self.inner_step(&mut opt, &x, target, lr, q)?;
                     inner_step += 1;
                     s += 1;
                     (ctx.emit)(Event::Progress {
@@ -451,7 +676,7 @@ impl Detector for MetaLearner {
                         stage: Stage::Inner,
                         step: s,
                         steps,
-                        loss: lv,
+                        loss: out.loss,
                     });
                     self.probe(ctx, q, Stage::Inner, s, steps)?;
                 }
@@ -485,6 +710,7 @@ impl Detector for MetaLearner {
                     if k == 0 {
                         continue;
                     }
+                    // k ID rows, then k OOD rows, each in batch order (as the reference truncates)
                     let mut ids: Vec<&(Vec<f32>, u8, FamilyId)> =
                         batch.iter().filter(|b| b.1 == 0).take(k).collect();
                     ids.extend(batch.iter().filter(|b| b.1 == 1).take(k));
@@ -492,130 +718,32 @@ impl Detector for MetaLearner {
                     let labels: Vec<u8> = ids.iter().map(|b| b.1).collect();
                     let fams: Vec<FamilyId> = ids.iter().map(|b| b.2).collect();
                     let x = self.tensor(&xb)?;
-                    // families that form a task: ≥ 1 ID and ≥ 1 OOD row
-                    let mut task_fams: Vec<FamilyId> = Vec::new();
-                    for f in &ep.outer {
-                        let has = |l: u8| fams.iter().zip(&labels).any(|(g, &y)| g == f && y == l);
-                        if has(0) && has(1) {
-                            task_fams.push(*f);
-                        }
-                    }
-                    let index = |f: Option<FamilyId>, l: u8| -> R<Tensor> {
-                        let idx: Vec<u32> = (0..labels.len())
-                            .filter(|&i| labels[i] == l && f.is_none_or(|f| fams[i] == f))
-                            .map(|i| i as u32)
-                            .collect();
-                        Ok(Tensor::from_vec(idx.clone(), idx.len(), &self.device)?)
+                    let total = outer_total.max(outer_step + 1);
+                    let lr = OuterLr {
+                        head: cosine_lr(p.lr_head, outer_step, total),
+                        last: cosine_lr(p.lr_last_block, outer_step, total),
+                        rho: cosine_lr(p.lr_temperature, outer_step, total),
                     };
-                    let family_loss = |z: &Tensor, f: Option<FamilyId>| -> R<Tensor> {
-                        let zi = z.index_select(&index(f, 0)?, 0)?;
-                        let zo = z.index_select(&index(f, 1)?, 0)?;
-                        let gap = (zi.mean_all()? - zo.mean_all()?)?;
-                        let hinge = (gap.neg()? + p.margin)?.relu()?;
-                        Ok(((bce_with_logits(&zi, 1.0)? + bce_with_logits(&zo, 0.0)?)?
-                            + (hinge * p.alpha_margin)?)?)
-                    };
-                    // pass A: shared parameters (T fixed)
-                    let xs = self.odin(&x, p.odin_steps_train, p.epsilon, false)?;
-                    let t = self.temperature()?;
-                    // record gradients for the head and (lightly unfrozen) last block only
-                    let tr = if p.unfreeze_last_block {
-                        Track::LastBlock
-                    } else {
-                        Track::Nothing
-                    };
-                    let z = (self.logit0_t(&xs, Mode::Eval, Mode::Train, tr, true)? / t)?;
-                    let x_id = x.index_select(&index(None, 0)?, 0)?;
-                    let l_in = bce_with_logits(
-                        &self.logit0_t(&x_id, Mode::Eval, Mode::Train, tr, true)?,
-                        1.0,
+                    let out = self.outer_step(
+                        &mut opt,
+                        &OuterBatch {
+                            x: &x,
+                            labels: &labels,
+                            fams: &fams,
+                            outer: &ep.outer,
+                        },
+                        lr,
+                        &mut rng,
+                        q,
                     )?;
-                    let mut task_losses: Vec<Tensor> = vec![l_in];
-                    let mut loss_value = 0.0;
-                    match p.pcgrad {
-                        PcgradTasks::TwoTasks => {
-                            task_losses.push(family_loss(&z, None)?);
-                        }
-                        PcgradTasks::PerFamily | PcgradTasks::Off => {
-                            for f in &task_fams {
-                                task_losses.push(family_loss(&z, Some(*f))?);
-                            }
-                        }
-                    }
-                    for l in &task_losses {
-                        loss_value += l.to_scalar::<f32>()? as f64;
-                    }
-                    Self::check_loss(loss_value, q, "outer")?;
-                    let mut flat: Vec<Vec<f32>> = Vec::with_capacity(task_losses.len());
-                    for l in &task_losses {
-                        let g = self.grads_of(l, &shared)?;
-                        let mut v = Vec::new();
-                        // `grads_of` returns an entry for every variable it was given.
-                        for var in &shared {
-                            v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
-                        }
-                        flat.push(v);
-                    }
-                    let combined = if p.pcgrad == PcgradTasks::Off {
-                        let mut sum = vec![0f32; flat[0].len()];
-                        for g in &flat {
-                            for (a, b) in sum.iter_mut().zip(g) {
-                                *a += b;
-                            }
-                        }
-                        sum
-                    } else {
-                        let (sum, stats) = pcgrad(&flat, &mut rng);
-                        let mut tasks = vec![FamilyId::MAX];
-                        if p.pcgrad == PcgradTasks::PerFamily {
-                            tasks.extend(&task_fams);
-                        } else {
-                            tasks.push(FamilyId::MAX - 1);
-                        }
+                    if let Some((tasks, stats)) = out.pcgrad {
                         (ctx.emit)(Event::Pcgrad {
                             episode: q,
                             step: outer_step,
                             tasks,
                             stats,
                         });
-                        sum
-                    };
-                    let mut g = HashMap::with_capacity(shared.len());
-                    let mut off = 0;
-                    for var in &shared {
-                        let n = var.as_tensor().elem_count();
-                        let t = Tensor::from_slice(
-                            &combined[off..off + n],
-                            var.as_tensor().shape(),
-                            &self.device,
-                        )?;
-                        g.insert(var.as_tensor().id(), t);
-                        off += n;
                     }
-                    clip_grad_norm(&mut g, p.clip_norm)?;
-                    let total = outer_total.max(outer_step + 1);
-                    head_opt.step(&g, cosine_lr(p.lr_head, outer_step, total))?;
-                    last_opt.step(&g, cosine_lr(p.lr_last_block, outer_step, total))?;
-
-                    // pass B: temperature only
-                    let xs = self.odin(&x, p.odin_steps_train, p.epsilon, false)?;
-                    let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?.detach();
-                    let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
-                    let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
-                    let fams_b: Vec<Option<FamilyId>> = if task_fams.is_empty() {
-                        vec![None]
-                    } else {
-                        task_fams.iter().map(|f| Some(*f)).collect()
-                    };
-                    let nb = fams_b.len() as f64;
-                    for f in fams_b {
-                        lt = (lt + (family_loss(&z, f)? / nb)?)?;
-                    }
-                    let mut gt = self.grads_of(&lt, std::slice::from_ref(&self.rho))?;
-                    clip_grad_norm(&mut gt, p.clip_norm)?;
-                    rho_opt.step(&gt, cosine_lr(p.lr_temperature, outer_step, total))?;
-                    let clamped = self.rho.as_tensor().clamp(RHO_MIN, RHO_MAX)?;
-                    self.rho.set(&clamped)?;
                     outer_step += 1;
                     s += 1;
                     (ctx.emit)(Event::Progress {
@@ -623,7 +751,7 @@ impl Detector for MetaLearner {
                         stage: Stage::Outer,
                         step: s,
                         steps,
-                        loss: loss_value,
+                        loss: out.loss,
                     });
                     self.probe(ctx, q, Stage::Outer, s, steps)?;
                 }
@@ -653,5 +781,206 @@ impl Detector for MetaLearner {
         }
         ctx.rng = rng;
         Ok(())
+    }
+}
+
+/// Step equivalence with the PyTorch reference (`tests/fixtures/meta_step/make_fixture.py` runs
+/// the reference's own `fit` for one inner and one outer step on real CIC-IDS2017 rows and records
+/// what it computed). Dropout-like randomness is off on both sides; everything else is the
+/// production code path.
+#[cfg(test)]
+mod step_tests {
+    use super::*;
+    use crate::experiment::MetaLearnerParams;
+
+    type Fixture = HashMap<String, Tensor>;
+
+    fn fixture() -> Fixture {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/meta_step/fixture.safetensors");
+        candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+    }
+
+    fn params() -> MetaLearnerParams {
+        MetaLearnerParams {
+            enc_hidden: 32,
+            embed_dim: 16,
+            dec_hidden: 16,
+            dropout: 0.0,
+            drop_path: 0.0,
+            feature_dropout: 0.0,
+            ..Default::default()
+        }
+    }
+
+    fn model(f: &Fixture, weights: &str) -> MetaLearner {
+        let d = f["d"].to_vec1::<i64>().unwrap()[0] as usize;
+        let m = MetaLearner::new(params(), d, 0, &Device::Cpu).unwrap();
+        for (n, v) in &m.params.vars {
+            let t = &f[&format!("{weights}/{n}")];
+            v.set(&t.reshape(v.as_tensor().shape()).unwrap()).unwrap();
+        }
+        m
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// ‖a − b‖ / ‖b‖
+    fn rel(a: &[f32], b: &[f32]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let num: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum();
+        let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+        (num / den.max(1e-30)).sqrt()
+    }
+
+    /// Largest |a − b| over elements whose reference gradient is not tiny: Adam's first step is
+    /// `lr·g/(|g| + 1e-8)`, so where |g| is at float32 noise level the update's sign is noise.
+    fn max_diff_where(a: &[f32], b: &[f32], g: &[f32], g_min: f32) -> f64 {
+        a.iter()
+            .zip(b)
+            .zip(g)
+            .filter(|(_, g)| g.abs() > g_min)
+            .map(|((x, y), _)| (*x as f64 - *y as f64).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn inner_step_matches_the_reference() {
+        let f = fixture();
+        let m = model(&f, "init");
+        let mut opt = m.optimisers().unwrap();
+        let x = &f["x_inner"];
+        let out = m.inner_step(&mut opt, x, None, m.p.inner_lr, 1).unwrap();
+        let want = f["inner_loss"].to_vec1::<f64>().unwrap()[0];
+        assert!(
+            (out.loss - want).abs() < 1e-5 * want.abs().max(1.0),
+            "inner loss {} vs reference {want}",
+            out.loss
+        );
+        for (n, v) in m
+            .params
+            .vars
+            .iter()
+            .filter(|(n, _)| !n.starts_with("odin."))
+        {
+            let g = flat(&out.grads[&v.as_tensor().id()]);
+            let g_ref = flat(&f[&format!("inner_grad/{n}")]);
+            assert!(
+                rel(&g, &g_ref) < 1e-4,
+                "{n}: gradient off by {}",
+                rel(&g, &g_ref)
+            );
+            let w = flat(v.as_tensor());
+            let w_ref = flat(&f[&format!("inner/{n}")]);
+            let diff = max_diff_where(&w, &w_ref, &g_ref, 1e-6);
+            assert!(diff < 1e-6, "{n}: weight after the step off by {diff}");
+        }
+    }
+
+    #[test]
+    fn outer_step_matches_the_reference() {
+        let f = fixture();
+        let m = model(&f, "inner");
+        let mut opt = m.optimisers().unwrap();
+        let x = &f["x_outer"];
+        // the J-step training ODIN input (eval-mode direction, no pull-back)
+        let xt = m.odin(x, m.p.odin_steps_train, m.p.epsilon, false).unwrap();
+        let (xt, xt_ref) = (flat(&xt), flat(&f["xt_outer"]));
+        let same = xt
+            .iter()
+            .zip(&xt_ref)
+            .filter(|(a, b)| (*a - *b).abs() < 1e-6)
+            .count();
+        assert!(
+            same as f64 >= 0.999 * xt.len() as f64,
+            "ODIN inputs: only {same} of {} elements agree",
+            xt.len()
+        );
+
+        let labels = f["labels_outer"].to_vec1::<u8>().unwrap();
+        let fams: Vec<FamilyId> = f["fams_outer"]
+            .to_vec1::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| v as FamilyId)
+            .collect();
+        let p = m.p.clone();
+        let lr = OuterLr {
+            head: p.lr_head,
+            last: p.lr_last_block,
+            rho: p.lr_temperature,
+        };
+        let batch = OuterBatch {
+            x,
+            labels: &labels,
+            fams: &fams,
+            outer: &[0, 1],
+        };
+        let mut rng = SplitMix64::new(99);
+        let out = m.outer_step(&mut opt, &batch, lr, &mut rng, 1).unwrap();
+        let want = f["outer_losses"].to_vec1::<f64>().unwrap();
+        assert_eq!(out.losses.len(), want.len(), "task count");
+        for (a, b) in out.losses.iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "task losses {:?} vs reference {want:?}",
+                out.losses
+            );
+        }
+        let shared: Vec<&(String, Var)> = m
+            .params
+            .vars
+            .iter()
+            .filter(|(n, _)| n.starts_with("head.") || n.starts_with("enc.block2."))
+            .collect();
+        assert_eq!(shared.len(), opt.shared.len());
+        for (n, v) in &shared {
+            let g = flat(&out.grads[&v.as_tensor().id()]);
+            let g_ref = flat(&f[&format!("outer_grad/{n}")]);
+            assert!(
+                rel(&g, &g_ref) < 1e-4,
+                "{n}: PCGrad gradient off by {}",
+                rel(&g, &g_ref)
+            );
+        }
+        let rg = flat(&out.rho_grads[&m.rho.as_tensor().id()])[0];
+        let rg_ref = flat(&f["rho_grad"])[0];
+        assert!(
+            (rg - rg_ref).abs() < 1e-5,
+            "ρ gradient {rg} vs reference {rg_ref}"
+        );
+        for (n, v) in &m.params.vars {
+            let w = flat(v.as_tensor());
+            let w_ref = flat(&f[&format!("outer/{n}")]);
+            let g_ref = match f.get(&format!("outer_grad/{n}")) {
+                Some(g) => flat(g),
+                None if n == "odin.rho" => vec![rg_ref],
+                // frozen: must not move at all
+                None => vec![1.0; w.len()],
+            };
+            let diff = max_diff_where(&w, &w_ref, &g_ref, 1e-6);
+            assert!(
+                diff < 1e-6,
+                "{n}: weight after the outer step off by {diff}"
+            );
+        }
+    }
+
+    #[test]
+    fn score_matches_the_reference() {
+        let f = fixture();
+        let m = model(&f, "outer");
+        let s = m.score(&flat(&f["x_score"])).unwrap();
+        let s_ref = f["score"].to_vec1::<f64>().unwrap();
+        assert_eq!(s.len(), s_ref.len());
+        for (a, b) in s.iter().zip(&s_ref) {
+            assert!((a - b).abs() < 1e-5, "score {a} vs reference {b}");
+        }
     }
 }
