@@ -59,6 +59,14 @@ struct Optimisers {
     rho: Adam,
 }
 
+/// One checkpoint's scores (see [`MetaLearner::checkpoint_scores`]).
+struct Checkpoint {
+    families: Vec<FamilyScores>,
+    /// Every checkpoint row's score: normals, then each family's anomalies.
+    all: Vec<f64>,
+    temperature: f64,
+}
+
 /// Learning rates of one outer step.
 #[derive(Debug, Clone, Copy)]
 struct OuterLr {
@@ -216,7 +224,7 @@ impl MetaLearner {
     pub fn calibrated_logits(&self, x: &[f32]) -> R<Vec<f64>> {
         let mut out = Vec::with_capacity(x.len() / self.d);
         let t = self.temperature()?;
-        for chunk in x.chunks(4096 * self.d) {
+        for chunk in x.chunks(2048 * self.d) {
             let xt = self.tensor(chunk)?;
             let xs = self.odin(&xt, self.p.odin_steps_eval, self.p.epsilon, true)?;
             let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?;
@@ -233,10 +241,13 @@ impl MetaLearner {
         Ok((s, z))
     }
 
-    fn checkpoint(&self, data: &TrainView, episode: usize, stage: Stage, ctx: &mut Ctx) -> R<()> {
+    /// Scores the checkpoint pools: per family its balanced block, and all checkpoint rows'
+    /// scores in pool order (normals, then each family's anomalies) for reuse.
+    fn checkpoint_scores(&self, data: &TrainView) -> R<Checkpoint> {
         let pools = &data.checkpoint;
         let mut families = Vec::with_capacity(pools.families.len());
         let (sn, zn) = self.score_block(&pools.normals)?;
+        let mut all = sn.clone();
         for (f, anomalies) in &pools.families {
             let m = anomalies.len() / self.d;
             if m == 0 {
@@ -246,6 +257,7 @@ impl MetaLearner {
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
             let mut scores = sn[..m].to_vec();
             scores.extend(&sa);
+            all.extend(&sa);
             let mut labels = vec![0u8; m];
             labels.extend(std::iter::repeat_n(1u8, m));
             families.push(FamilyScores {
@@ -255,13 +267,20 @@ impl MetaLearner {
                 labels,
             });
         }
+        Ok(Checkpoint {
+            families,
+            all,
+            temperature: self.temperature()?,
+        })
+    }
+
+    fn emit_checkpoint(&self, c: &Checkpoint, episode: usize, stage: Stage, ctx: &mut Ctx) {
         (ctx.emit)(Event::Checkpoint {
             episode,
             stage,
-            temperature: self.temperature()?,
-            families,
+            temperature: c.temperature,
+            families: c.families.clone(),
         });
-        Ok(())
     }
 
     /// With a probe in `ctx`: scores its points (the test-scoring path) and moves its arrow rows
@@ -594,11 +613,19 @@ impl Detector for MetaLearner {
         let (mut inner_step, mut outer_step) = (0usize, 0usize);
         let mut best_val_f1 = f64::NEG_INFINITY;
         let mut rng = ctx.rng.clone();
+        let mut after_outer: Option<Checkpoint> = None;
 
         for q in 1..=data.n_episodes {
             let ep = data.episodes.next_episode();
             (ctx.emit)(Event::Episode(ep.clone()));
-            self.checkpoint(data, q, Stage::Pre, ctx)?;
+            // The model has not changed since the previous episode's after-outer checkpoint
+            // (τ* and the episode draw touch no weight; scoring is in eval mode, deterministic),
+            // so its scores are this episode's pre checkpoint.
+            let pre = match after_outer.take() {
+                Some(c) => c,
+                None => self.checkpoint_scores(data)?,
+            };
+            self.emit_checkpoint(&pre, q, Stage::Pre, ctx);
             self.probe(ctx, q, Stage::Pre, 0, 0)?;
 
             // ---------------- inner stage ----------------
@@ -681,7 +708,8 @@ impl Detector for MetaLearner {
                     self.probe(ctx, q, Stage::Inner, s, steps)?;
                 }
             }
-            self.checkpoint(data, q, Stage::Inner, ctx)?;
+            let c = self.checkpoint_scores(data)?;
+            self.emit_checkpoint(&c, q, Stage::Inner, ctx);
 
             // ---------------- outer stage ----------------
             // (row source, label, family): label 0 = normal (ID), 1 = anomaly (OOD)
@@ -756,11 +784,18 @@ impl Detector for MetaLearner {
                     self.probe(ctx, q, Stage::Outer, s, steps)?;
                 }
             }
-            self.checkpoint(data, q, Stage::Outer, ctx)?;
+            let c = self.checkpoint_scores(data)?;
+            self.emit_checkpoint(&c, q, Stage::Outer, ctx);
 
             // ---------------- τ* on the seen-family validation pool ----------------
             if !data.val.is_empty() {
-                let (scores, _) = self.score_block(&data.val.x)?;
+                // the pool's rows are usually all among the checkpoint rows just scored
+                let scores = match &data.checkpoint.val_index {
+                    Some(ix) if ix.iter().all(|&i| i < c.all.len()) => {
+                        ix.iter().map(|&i| c.all[i]).collect()
+                    }
+                    _ => self.score_block(&data.val.x)?.0,
+                };
                 let labels: Vec<bool> = data.val.y.iter().map(|&y| y == 1).collect();
                 if let Ok(b) = eval::best_f1_threshold(&labels, &scores) {
                     let keep = match p.tau_policy {
@@ -778,6 +813,7 @@ impl Detector for MetaLearner {
                     });
                 }
             }
+            after_outer = Some(c);
         }
         ctx.rng = rng;
         Ok(())

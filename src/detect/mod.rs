@@ -33,6 +33,10 @@ pub struct CheckpointPools {
     pub normals: Vec<f32>,
     /// (family, its anomalies; their count is `m_f`).
     pub families: Vec<(FamilyId, Vec<f32>)>,
+    /// Where each row of the validation pool sits among the checkpoint rows (normals, then every
+    /// family's anomalies in order), when all of them do: the after-outer checkpoint's scores
+    /// then give τ* without scoring the pool again.
+    pub val_index: Option<Vec<usize>>,
 }
 
 impl CheckpointPools {
@@ -59,7 +63,29 @@ impl CheckpointPools {
         CheckpointPools {
             normals: scale(&longest),
             families,
+            val_index: None,
         }
+    }
+
+    /// For each of `rows` (table row ids), its position among the checkpoint rows built by
+    /// [`CheckpointPools::from_pools`] from the same `pools`; `None` unless every row is there.
+    pub fn index_of(
+        pools: &[(FamilyId, crate::split::Pool)],
+        rows: &[usize],
+    ) -> Option<Vec<usize>> {
+        let longest = pools.iter().max_by_key(|(_, p)| p.rows.len())?;
+        let normals = &longest.1.rows[..longest.1.rows.len() / 2];
+        let mut at: std::collections::HashMap<usize, usize> =
+            normals.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+        let mut off = normals.len();
+        for (_, p) in pools {
+            let m = p.rows.len() / 2;
+            for (i, &r) in p.rows[m..].iter().enumerate() {
+                at.entry(r).or_insert(off + i);
+            }
+            off += m;
+        }
+        rows.iter().map(|r| at.get(r).copied()).collect()
     }
 }
 
@@ -213,4 +239,48 @@ pub trait Detector {
     fn threshold(&self) -> f64;
     /// Saves the weights as safetensors.
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::split::Pool;
+
+    fn pool(normals: &[usize], anomalies: &[usize], f: FamilyId) -> (FamilyId, Pool) {
+        let rows: Vec<usize> = normals.iter().chain(anomalies).copied().collect();
+        let mut label = vec![0u8; normals.len()];
+        label.extend(vec![1u8; anomalies.len()]);
+        let family = vec![f; rows.len()];
+        (
+            f,
+            Pool {
+                rows,
+                label,
+                family,
+            },
+        )
+    }
+
+    #[test]
+    fn val_rows_are_located_among_checkpoint_rows() {
+        // normals 10, 11, 12 (the longest block's); family 1: 20, 21; family 2: 30, 31, 32
+        let pools = [
+            pool(&[10, 11], &[20, 21], 1),
+            pool(&[10, 11, 12], &[30, 31, 32], 2),
+        ];
+        let c = CheckpointPools::from_pools(&pools, &|rows: &[usize]| {
+            rows.iter().map(|&r| r as f32).collect()
+        });
+        // the concatenation the positions refer to
+        let mut all = c.normals.clone();
+        for (_, a) in &c.families {
+            all.extend(a);
+        }
+        let rows = [12, 10, 31, 20, 32];
+        let ix = CheckpointPools::index_of(&pools, &rows).unwrap();
+        let got: Vec<usize> = ix.iter().map(|&i| all[i] as usize).collect();
+        assert_eq!(got, rows);
+        // a row outside every block: no index
+        assert!(CheckpointPools::index_of(&pools, &[10, 99]).is_none());
+    }
 }

@@ -191,10 +191,12 @@ fn run_inner(
                         .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
                         .collect(),
                     val: block(&task.val_pool),
-                    checkpoint: CheckpointPools::from_pools(
-                        &task.checkpoint,
-                        &|rows: &[usize]| scaler.transform(&table.features, rows),
-                    ),
+                    checkpoint: CheckpointPools {
+                        val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),
+                        ..CheckpointPools::from_pools(&task.checkpoint, &|rows: &[usize]| {
+                            scaler.transform(&table.features, rows)
+                        })
+                    },
                     episodes: EpisodeSampler::new(
                         &exp.episodes,
                         &rot.seen,
