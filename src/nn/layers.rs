@@ -2,9 +2,10 @@
 //! fused layer-norm has no backward pass) and initialised like PyTorch's defaults from
 //! SplitMix64: Linear weights and biases `U(±1/√fan_in)`, LayerNorm γ = 1, β = 0.
 
+use super::fused::gelu_erf;
 use super::Params;
 use crate::rng::SplitMix64;
-use candle_core::{DType, Device, Result, Tensor, Var, D};
+use candle_core::{DType, Device, Result, Tensor, Var};
 
 /// Train or eval behaviour of dropout-like layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +101,12 @@ impl LayerNorm {
 
     /// With `track = false` the parameters get no gradient.
     pub fn forward_t(&self, x: &Tensor, track: bool) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-        let xn = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-        xn.broadcast_mul(&param(&self.gamma, track))?
-            .broadcast_add(&param(&self.beta, track))
+        super::fused::layer_norm(
+            x,
+            &param(&self.gamma, track),
+            &param(&self.beta, track),
+            1e-5,
+        )
     }
 }
 
@@ -155,10 +156,10 @@ impl ResBlock {
         }
         let h = self
             .l1
-            .forward_t(&self.ln1.forward_t(x, track)?.gelu_erf()?, track)?;
+            .forward_t(&gelu_erf(&self.ln1.forward_t(x, track)?)?, track)?;
         let h = self
             .l2
-            .forward_t(&self.ln2.forward_t(&h, track)?.gelu_erf()?, track)?;
+            .forward_t(&gelu_erf(&self.ln2.forward_t(&h, track)?)?, track)?;
         x + (h * 0.5)?
     }
 }
@@ -248,7 +249,7 @@ impl Encoder {
         } else {
             x.clone()
         };
-        let mut h = self.input.forward_t(&x, all)?.gelu_erf()?;
+        let mut h = gelu_erf(&self.input.forward_t(&x, all)?)?;
         let n = self.blocks.len();
         for (i, b) in self.blocks.iter().enumerate() {
             let last = i + 1 == n;
@@ -286,7 +287,7 @@ impl Head {
     /// With `track = false` the parameters get no gradient.
     pub fn forward_t(&self, z: &Tensor, track: bool) -> Result<Tensor> {
         self.out
-            .forward_t(&self.ln.forward_t(z, track)?.gelu_erf()?, track)
+            .forward_t(&gelu_erf(&self.ln.forward_t(z, track)?)?, track)
     }
 }
 
@@ -321,7 +322,7 @@ impl Decoder {
     }
 
     pub fn forward(&self, z: &Tensor, rng: &mut SplitMix64) -> Result<Tensor> {
-        let mut h = self.input.forward(z)?.gelu_erf()?;
+        let mut h = gelu_erf(&self.input.forward(z)?)?;
         for b in &self.blocks {
             h = b.forward(&h, Mode::Eval, rng)?;
         }

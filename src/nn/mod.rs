@@ -2,6 +2,7 @@
 //! seed gives the same weights on every machine), the stable losses, an Adam/AdamW with
 //! parameter groups, gradient clipping, cosine schedules and PCGrad.
 
+mod fused;
 mod layers;
 mod optim;
 mod pcgrad;
