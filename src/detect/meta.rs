@@ -333,13 +333,20 @@ impl MetaLearner {
     /// and, lightly unfrozen, the encoder's last block. Temperature: Adam on ρ, no decay.
     fn optimisers(&self) -> R<Optimisers> {
         let p = &self.p;
-        let inner_vars: Vec<Var> = self
-            .params
-            .vars
-            .iter()
-            .filter(|(n, _)| !n.starts_with("odin."))
-            .map(|(_, v)| v.clone())
-            .collect();
+        // With stage-0 pre-training the inner stage trains only the head and the last encoder
+        // block (spec §1.8).
+        let inner_vars: Vec<Var> = if p.pretrain_epochs > 0 {
+            let mut v = self.params.with_prefix("head.");
+            v.extend(self.params.with_prefix(&self.enc.last_block_prefix()));
+            v
+        } else {
+            self.params
+                .vars
+                .iter()
+                .filter(|(n, _)| !n.starts_with("odin."))
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
         let inner = Adam::new(
             inner_vars.clone(),
             AdamConfig {
@@ -381,9 +388,16 @@ impl MetaLearner {
         episode: usize,
     ) -> R<InnerStep> {
         let p = &self.p;
+        let track = if p.pretrain_epochs > 0 {
+            Track::LastBlock
+        } else {
+            Track::All
+        };
         let (l0, recon) = {
             let mut mrng = self.rng.borrow_mut();
-            let z = self.enc.forward(x, Mode::Train, Mode::Train, &mut mrng)?;
+            let z = self
+                .enc
+                .forward_t(x, Mode::Train, Mode::Train, track, &mut mrng)?;
             let l0 = self.head.forward(&z)?.narrow(1, 0, 1)?.squeeze(1)?;
             (l0, self.dec.forward(&z, &mut mrng)?)
         };
@@ -402,6 +416,68 @@ impl MetaLearner {
         clip_grad_norm(&mut grads, p.clip_norm)?;
         opt.inner.step(&grads, lr)?;
         Ok(InnerStep { loss: lv, grads })
+    }
+
+    /// Stage 0 (spec §1.8): the encoder and decoder pre-trained as an autoencoder (MSE) on the
+    /// normal training rows for `pretrain_epochs` epochs — batches of `inner_batch`, reshuffled
+    /// every epoch, AdamW at the inner stage's rate and decay with β₂ = 0.99, clipping and a
+    /// cosine schedule over all its steps (settings the spec leaves open, taken from the inner
+    /// stage). Steps are reported as `Stage::Pretrain` in episode 0.
+    fn pretrain(&self, normals: &[f32], rng: &mut SplitMix64, ctx: &mut Ctx) -> R<()> {
+        let p = &self.p;
+        let d = self.d;
+        let n = normals.len() / d;
+        let vars: Vec<Var> = self
+            .params
+            .vars
+            .iter()
+            .filter(|(n, _)| n.starts_with("enc.") || n.starts_with("dec."))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let mut opt = Adam::new(
+            vars.clone(),
+            AdamConfig {
+                beta2: 0.99,
+                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
+            },
+        )?;
+        let per_epoch = n.div_ceil(p.inner_batch);
+        let steps = p.pretrain_epochs * per_epoch;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut s = 0;
+        for _ in 0..p.pretrain_epochs {
+            rng.shuffle(&mut order);
+            for rows in order.chunks(p.inner_batch) {
+                if ctx.stopped() {
+                    return Err(DetectError::Stopped);
+                }
+                let mut xb = Vec::with_capacity(rows.len() * d);
+                for &r in rows {
+                    xb.extend_from_slice(&normals[r * d..(r + 1) * d]);
+                }
+                let x = self.tensor(&xb)?;
+                let recon = {
+                    let mut mrng = self.rng.borrow_mut();
+                    let z = self.enc.forward(&x, Mode::Train, Mode::Train, &mut mrng)?;
+                    self.dec.forward(&z, &mut mrng)?
+                };
+                let loss = (recon - &x)?.sqr()?.mean_all()?;
+                let lv = loss.to_scalar::<f32>()? as f64;
+                Self::check_loss(lv, 0, "stage-0 pre-training")?;
+                let mut g = self.grads_of(&loss, &vars)?;
+                clip_grad_norm(&mut g, p.clip_norm)?;
+                opt.step(&g, cosine_lr(p.inner_lr, s, steps))?;
+                s += 1;
+                (ctx.emit)(Event::Progress {
+                    episode: 0,
+                    stage: Stage::Pretrain,
+                    step: s,
+                    steps,
+                    loss: lv,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// One outer-stage step (spec §1.6–§1.10) on a batch of k ID rows followed by k OOD rows:
@@ -614,6 +690,9 @@ impl Detector for MetaLearner {
         let mut best_val_f1 = f64::NEG_INFINITY;
         let mut rng = ctx.rng.clone();
         let mut after_outer: Option<Checkpoint> = None;
+        if p.pretrain_epochs > 0 {
+            self.pretrain(&data.normals, &mut rng, ctx)?;
+        }
 
         for q in 1..=data.n_episodes {
             let ep = data.episodes.next_episode();
@@ -1017,6 +1096,89 @@ mod step_tests {
         assert_eq!(s.len(), s_ref.len());
         for (a, b) in s.iter().zip(&s_ref) {
             assert!((a - b).abs() < 1e-5, "score {a} vs reference {b}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod pretrain_tests {
+    use super::*;
+    use crate::experiment::MetaLearnerParams;
+    use std::sync::atomic::AtomicBool;
+
+    /// Stage 0 lowers the reconstruction error; afterwards the inner stage moves only the head
+    /// and the last encoder block (spec §1.8).
+    #[test]
+    fn stage_0_learns_and_then_the_inner_stage_trains_head_and_last_block_only() {
+        let d = 6;
+        let mut g = SplitMix64::new(3);
+        // correlated normals: 3 latent factors spread over 6 features
+        let normals: Vec<f32> = (0..600)
+            .flat_map(|_| {
+                let z: Vec<f64> = (0..3).map(|_| g.next_normal()).collect();
+                (0..d)
+                    .map(|j| (z[j % 3] + 0.5 * z[(j + 1) % 3]) as f32)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let p = MetaLearnerParams {
+            enc_hidden: 32,
+            embed_dim: 16,
+            dec_hidden: 16,
+            inner_batch: 64,
+            pretrain_epochs: 8,
+            ..Default::default()
+        };
+        let m = MetaLearner::new(p, d, 0, &Device::Cpu).unwrap();
+        let stop = AtomicBool::new(false);
+        let mut losses = Vec::new();
+        let mut emit = |e: Event| {
+            if let Event::Progress {
+                stage: Stage::Pretrain,
+                loss,
+                ..
+            } = e
+            {
+                losses.push(loss)
+            }
+        };
+        let mut ctx = Ctx {
+            emit: &mut emit,
+            stop: &stop,
+            rng: SplitMix64::new(1),
+            device: Device::Cpu,
+            probe: None,
+        };
+        let mut rng = SplitMix64::new(2);
+        m.pretrain(&normals, &mut rng, &mut ctx).unwrap();
+        assert_eq!(losses.len(), 8 * 600usize.div_ceil(64));
+        let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
+        let last: f64 = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
+        assert!(last < 0.5 * first, "reconstruction loss {first} -> {last}");
+
+        let snapshot = |m: &MetaLearner| -> Vec<(String, Vec<f32>)> {
+            m.params
+                .vars
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.clone(),
+                        v.as_tensor().flatten_all().unwrap().to_vec1().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let before = snapshot(&m);
+        let mut opt = m.optimisers().unwrap();
+        let x = m.tensor(&normals[..64 * d]).unwrap();
+        m.inner_step(&mut opt, &x, None, m.p.inner_lr, 1).unwrap();
+        let last = m.enc.last_block_prefix();
+        for ((n, a), (_, b)) in before.iter().zip(snapshot(&m)) {
+            let moved = a != &b;
+            let trainable = n.starts_with("head.") || n.starts_with(&last);
+            // LayerNorm β of the last block can have a zero gradient only by accident; every
+            // trainable tensor moves, nothing else does
+            assert_eq!(moved, trainable, "{n}: moved {moved}");
         }
     }
 }

@@ -107,13 +107,16 @@ pub struct TrainView {
     pub family_names: Vec<String>,
 }
 
-/// The three snapshots of an episode (spec §1.12).
+/// The three snapshots of an episode (spec §1.12); training steps are also tagged with the
+/// stage they belong to, including the optional stage-0 pre-training (spec §1.8, episode 0, no
+/// checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Pre,
     Inner,
     Outer,
+    Pretrain,
 }
 
 impl Stage {
@@ -122,6 +125,7 @@ impl Stage {
             Stage::Pre => "pre",
             Stage::Inner => "inner",
             Stage::Outer => "outer",
+            Stage::Pretrain => "pretrain",
         }
     }
 }

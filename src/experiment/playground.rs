@@ -207,6 +207,7 @@ impl Snapshot {
             Stage::Pre => "start of episode".to_string(),
             Stage::Inner => format!("inner step {}/{}", self.step, self.steps),
             Stage::Outer => format!("outer step {}/{}", self.step, self.steps),
+            Stage::Pretrain => format!("stage-0 step {}/{}", self.step, self.steps),
         };
         let loss = self
             .loss

@@ -69,7 +69,7 @@ impl Job {
             JobState::Running => {
                 let n_ep = self.exp.episodes.count.max(1) as f64;
                 let stage_frac = match self.stage {
-                    Some(Stage::Pre) | None => 0.0,
+                    Some(Stage::Pre) | Some(Stage::Pretrain) | None => 0.0,
                     Some(Stage::Inner) => 0.4 * self.step.0 as f64 / self.step.1.max(1) as f64,
                     Some(Stage::Outer) => {
                         0.4 + 0.6 * self.step.0 as f64 / self.step.1.max(1) as f64

@@ -297,6 +297,7 @@ impl PlaygroundPanel {
                 Stage::Pre => "next: the inner stage",
                 Stage::Inner => "inner: learning what normal looks like",
                 Stage::Outer => "outer: separating normals from the seen families' few shots",
+                Stage::Pretrain => "stage 0: pre-training the encoder as an autoencoder",
             };
             let list = |v: &[String]| {
                 if v.is_empty() {

@@ -18,6 +18,7 @@ pub fn stage_label(s: Stage) -> &'static str {
         Stage::Pre => "pre",
         Stage::Inner => "after inner",
         Stage::Outer => "after outer",
+        Stage::Pretrain => "stage 0",
     }
 }
 
@@ -26,6 +27,7 @@ pub fn stage_color(s: Stage) -> Color32 {
         Stage::Pre => Color32::from_rgb(150, 150, 150),
         Stage::Inner => Color32::from_rgb(66, 133, 244),
         Stage::Outer => Color32::from_rgb(234, 67, 53),
+        Stage::Pretrain => Color32::from_rgb(120, 90, 200),
     }
 }
 
@@ -77,6 +79,7 @@ fn stage_idx(s: Stage) -> u8 {
         Stage::Pre => 0,
         Stage::Inner => 1,
         Stage::Outer => 2,
+        Stage::Pretrain => 3,
     }
 }
 
@@ -153,7 +156,7 @@ fn fill_training(x: &mut Extract, d: &RunData, unit: &UnitKey) {
             .or_default()
             .push(l.loss);
     }
-    for s in [Stage::Inner, Stage::Outer] {
+    for s in [Stage::Pretrain, Stage::Inner, Stage::Outer] {
         let pts: Vec<[f64; 2]> = loss
             .iter()
             .filter(|((st, _), _)| *st == stage_idx(s))

@@ -76,6 +76,7 @@ pub fn stage_label(s: Stage) -> &'static str {
         Stage::Pre => "pre",
         Stage::Inner => "after inner",
         Stage::Outer => "after outer",
+        Stage::Pretrain => "stage 0",
     }
 }
 
@@ -85,6 +86,7 @@ pub fn stage_color(s: Stage) -> RGBColor {
         Stage::Pre => RGBColor(0x88, 0x88, 0x88),
         Stage::Inner => RGBColor(0xE6, 0x9F, 0x00),
         Stage::Outer => RGBColor(0x00, 0x9E, 0x73),
+        Stage::Pretrain => RGBColor(0x56, 0xB4, 0xE9),
     }
 }
 
@@ -580,7 +582,7 @@ fn per_episode(values: impl Iterator<Item = (usize, f64)>) -> Vec<(usize, f64)> 
 /// The series of the training figure for a unit.
 pub fn training_series(data: &RunData, unit: &UnitKey) -> TrainingSeries {
     let mut loss = Vec::new();
-    for stage in STAGES {
+    for stage in std::iter::once(Stage::Pretrain).chain(STAGES) {
         let v = per_episode(
             data.losses
                 .iter()

@@ -200,6 +200,7 @@ fn stage_from(s: &str) -> Option<Stage> {
         "pre" => Some(Stage::Pre),
         "inner" => Some(Stage::Inner),
         "outer" => Some(Stage::Outer),
+        "pretrain" => Some(Stage::Pretrain),
         _ => None,
     }
 }
