@@ -5,8 +5,9 @@
 //! checkpoints and τ* chosen on the seen-family validation pool.
 //!
 //! Choices the spec leaves open follow the reference (`../shared/reference/README.md`):
-//! normals of "family k" are draws from the shared normal pool; the ODIN direction is computed
-//! with the model in eval mode; a family is a PCGrad task only with ≥ 1 normal and ≥ 1 anomaly
+//! normals of "family k" are draws from the shared normal pool; ODIN directions are computed in
+//! the mode of the pass they serve (eval at checkpoints and test; in the outer stage the encoder's
+//! last block is in train mode, drop-path active); a family is a PCGrad task only with ≥ 1 normal and ≥ 1 anomaly
 //! in the (truncated) batch; the outer cosine schedule length is
 //! `episodes × outer_epochs × ⌈outer_families·2·shots/outer_batch⌉`.
 
@@ -179,15 +180,25 @@ impl MetaLearner {
     /// The ODIN direction `d(x) = sgn(ℓ₀(x)) ⊙ sgn(∇ₓ ℓ₀(x))` (spec §1.6; sgn(0) = +1), detached.
     /// T drops out of the direction (binary closed form).
     pub fn odin_direction(&self, x: &Tensor) -> R<Tensor> {
-        let (l0, g) = self.input_gradient(x)?;
+        self.odin_direction_t(x, Mode::Eval)
+    }
+
+    /// [`MetaLearner::odin_direction`] with the encoder's last block in mode `last` (the outer
+    /// stage trains it, so its drop-path is active there, as in the reference).
+    fn odin_direction_t(&self, x: &Tensor, last: Mode) -> R<Tensor> {
+        let (l0, g) = self.input_gradient_t(x, last)?;
         let s = sign_pm1(&l0)?.unsqueeze(1)?;
         Ok(sign_pm1(&g)?.broadcast_mul(&s)?)
     }
 
     /// ℓ₀(x) (eval mode) and its gradient with respect to the input rows, `∇ₓ ℓ₀(x)` (B, D).
     pub fn input_gradient(&self, x: &Tensor) -> R<(Tensor, Tensor)> {
+        self.input_gradient_t(x, Mode::Eval)
+    }
+
+    fn input_gradient_t(&self, x: &Tensor, last: Mode) -> R<(Tensor, Tensor)> {
         let xv = Var::from_tensor(&x.detach())?;
-        let l0 = self.logit0(xv.as_tensor(), Mode::Eval, Mode::Eval)?;
+        let l0 = self.logit0(xv.as_tensor(), Mode::Eval, last)?;
         let grads = l0.sum_all()?.backward()?;
         let g = grads
             .get(xv.as_tensor())
@@ -205,12 +216,17 @@ impl MetaLearner {
     /// `J` ODIN steps of total size `eps` (direction recomputed each step); with `pull_back`
     /// the result is pulled towards the input by 1 % (evaluation).
     pub fn odin(&self, x: &Tensor, steps: usize, eps: f64, pull_back: bool) -> R<Tensor> {
+        self.odin_t(x, steps, eps, pull_back, Mode::Eval)
+    }
+
+    /// [`MetaLearner::odin`] with the encoder's last block in mode `last`.
+    fn odin_t(&self, x: &Tensor, steps: usize, eps: f64, pull_back: bool, last: Mode) -> R<Tensor> {
         let steps = steps.max(1);
         let sign = self.p.odin_sign as f64;
         let mut xt = x.detach();
         if eps > 0.0 {
             for _ in 0..steps {
-                let d = self.odin_direction(&xt)?;
+                let d = self.odin_direction_t(&xt, last)?;
                 xt = (xt + (d * (sign * eps / steps as f64))?)?;
             }
         }
@@ -518,8 +534,10 @@ impl MetaLearner {
             Ok(((bce_with_logits(&zi, 1.0)? + bce_with_logits(&zo, 0.0)?)?
                 + (hinge * p.alpha_margin)?)?)
         };
-        // pass A: shared parameters (T fixed)
-        let xs = self.odin(b.x, p.odin_steps_train, p.epsilon, false)?;
+        // pass A: shared parameters (T fixed). The outer stage keeps the encoder in eval mode
+        // except its last block, which it trains: that block's drop-path is active in every
+        // forward pass here, the ODIN directions included (as the reference's `_outer`).
+        let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
         let t = self.temperature()?;
         // record gradients for the head and (lightly unfrozen) last block only
         let tr = if p.unfreeze_last_block {
@@ -595,8 +613,8 @@ impl MetaLearner {
         opt.last.step(&grads, lr.last)?;
 
         // pass B: temperature only
-        let xs = self.odin(b.x, p.odin_steps_train, p.epsilon, false)?;
-        let l0 = self.logit0(&xs, Mode::Eval, Mode::Eval)?.detach();
+        let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
+        let l0 = self.logit0(&xs, Mode::Eval, Mode::Train)?.detach();
         let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
         let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
         let fams_b: Vec<Option<FamilyId>> = if task_fams.is_empty() {
@@ -797,9 +815,17 @@ impl Detector for MetaLearner {
                 let Some((_, xa)) = data.few_shot.iter().find(|(g, _)| g == f) else {
                     continue;
                 };
-                for r in 0..k.min(xa.len() / d) {
+                // as many distinct normal rows as shots (without replacement, as the reference)
+                let k = k.min(xa.len() / d);
+                let mut drawn = std::collections::HashSet::with_capacity(k);
+                for r in 0..k {
                     set.push((xa[r * d..(r + 1) * d].to_vec(), 1, *f));
-                    let nr = rng.below(n_normals as u64) as usize;
+                    let nr = loop {
+                        let nr = rng.below(n_normals as u64) as usize;
+                        if drawn.len() >= n_normals || drawn.insert(nr) {
+                            break nr;
+                        }
+                    };
                     set.push((data.normals[nr * d..(nr + 1) * d].to_vec(), 0, *f));
                 }
             }
