@@ -74,8 +74,12 @@ impl Linear {
 
     /// With `track = false` the parameters get no gradient.
     pub fn forward_t(&self, x: &Tensor, track: bool) -> Result<Tensor> {
-        x.matmul(&param(&self.w, track))?
-            .broadcast_add(&param(&self.b, track))
+        let y = if track {
+            x.matmul(self.w.as_tensor())?
+        } else {
+            super::fused::matmul_const_rhs(x, self.w.as_tensor())?
+        };
+        y.broadcast_add(&param(&self.b, track))
     }
 }
 
