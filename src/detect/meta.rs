@@ -11,7 +11,7 @@
 //! in the (truncated) batch; the outer cosine schedule length is
 //! `episodes × outer_epochs × ⌈outer_families·2·shots/outer_batch⌉`.
 
-use super::{Ctx, DetectError, Detector, Event, FamilyScores, Stage, TrainView};
+use super::{CheckpointPools, Ctx, DetectError, Detector, Event, FamilyScores, Stage, TrainView};
 use crate::data::FamilyId;
 use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
@@ -60,6 +60,20 @@ struct Optimisers {
     rho: Adam,
 }
 
+/// `k` row indices below `n` drawn without replacement (rejection; repeats allowed only once all
+/// `n` are drawn).
+fn draw_distinct(rng: &mut SplitMix64, n: usize, k: usize) -> Vec<usize> {
+    let mut drawn = std::collections::HashSet::with_capacity(k);
+    (0..k)
+        .map(|_| loop {
+            let r = rng.below(n.max(1) as u64) as usize;
+            if drawn.len() >= n || drawn.insert(r) {
+                break r;
+            }
+        })
+        .collect()
+}
+
 /// One checkpoint's scores (see [`MetaLearner::checkpoint_scores`]).
 struct Checkpoint {
     families: Vec<FamilyScores>,
@@ -102,9 +116,12 @@ struct OuterStep {
     /// The combined, clipped gradients of the shared parameters.
     #[cfg_attr(not(test), allow(dead_code))]
     grads: HashMap<TensorId, Tensor>,
-    /// The clipped gradient of ρ (pass B).
+    /// The clipped gradient of ρ (pass B); empty when no ρ step was taken.
     #[cfg_attr(not(test), allow(dead_code))]
     rho_grads: HashMap<TensorId, Tensor>,
+    /// Pass A's ODIN-perturbed inputs.
+    #[cfg_attr(not(test), allow(dead_code))]
+    perturbed: Tensor,
     /// PCGrad's task ids (`FamilyId::MAX` = inner consistency) and statistics.
     pcgrad: Option<(Vec<FamilyId>, crate::nn::PcgradStats)>,
 }
@@ -259,8 +276,7 @@ impl MetaLearner {
 
     /// Scores the checkpoint pools: per family its balanced block, and all checkpoint rows'
     /// scores in pool order (normals, then each family's anomalies) for reuse.
-    fn checkpoint_scores(&self, data: &TrainView) -> R<Checkpoint> {
-        let pools = &data.checkpoint;
+    fn checkpoint_scores(&self, pools: &CheckpointPools) -> R<Checkpoint> {
         let mut families = Vec::with_capacity(pools.families.len());
         let (sn, zn) = self.score_block(&pools.normals)?;
         let mut all = sn.clone();
@@ -393,8 +409,9 @@ impl MetaLearner {
         })
     }
 
-    /// One inner-stage step (spec §1.8): `BCE(ℓ₀, y) + λ_rec·MSE(dec(z), x)` on the rows `x`
-    /// (targets: all normal when `None`), everything but ρ trained, global-norm clipping, AdamW.
+    /// One inner-stage step (spec §1.9): `BCE(ℓ₀, y) + λ_rec·MSE(dec(z), x)` on the rows `x`
+    /// (targets: all normal when `None`); trains everything but ρ (after stage-0 pre-training
+    /// only the head and the last encoder block); global-norm clipping, AdamW.
     fn inner_step(
         &self,
         opt: &mut Optimisers,
@@ -538,6 +555,7 @@ impl MetaLearner {
         // except its last block, which it trains: that block's drop-path is active in every
         // forward pass here, the ODIN directions included (as the reference's `_outer`).
         let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
+        let xs_a = xs.clone();
         let t = self.temperature()?;
         // record gradients for the head and (lightly unfrozen) last block only
         let tr = if p.unfreeze_last_block {
@@ -615,28 +633,29 @@ impl MetaLearner {
         // pass B: temperature only
         let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
         let l0 = self.logit0(&xs, Mode::Eval, Mode::Train)?.detach();
-        let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
-        let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
-        let fams_b: Vec<Option<FamilyId>> = if task_fams.is_empty() {
-            vec![None]
-        } else {
-            task_fams.iter().map(|f| Some(*f)).collect()
-        };
-        let nb = fams_b.len() as f64;
-        for f in fams_b {
-            lt = (lt + (family_loss(&z, f)? / nb)?)?;
+        // No family with both classes in the batch: no temperature loss, no ρ step (the
+        // reference's `if losses:`), though the passes above ran (and drew their drop-path).
+        let mut rho_grads = HashMap::new();
+        if !task_fams.is_empty() {
+            let z = l0.broadcast_div(&self.rho.as_tensor().exp()?)?;
+            let mut lt = (self.rho.as_tensor().sqr()? * p.lambda_t)?;
+            let nb = task_fams.len() as f64;
+            for f in &task_fams {
+                lt = (lt + (family_loss(&z, Some(*f))? / nb)?)?;
+            }
+            rho_grads = self.grads_of(&lt, std::slice::from_ref(&self.rho))?;
+            clip_grad_norm(&mut rho_grads, p.clip_norm)?;
+            opt.rho.step(&rho_grads, lr.rho)?;
+            let clamped = self.rho.as_tensor().clamp(RHO_MIN, RHO_MAX)?;
+            self.rho.set(&clamped)?;
         }
-        let mut rho_grads = self.grads_of(&lt, std::slice::from_ref(&self.rho))?;
-        clip_grad_norm(&mut rho_grads, p.clip_norm)?;
-        opt.rho.step(&rho_grads, lr.rho)?;
-        let clamped = self.rho.as_tensor().clamp(RHO_MIN, RHO_MAX)?;
-        self.rho.set(&clamped)?;
         Ok(OuterStep {
             loss,
             losses,
             grads,
             rho_grads,
             pcgrad: pcgrad_out,
+            perturbed: xs_a,
         })
     }
 
@@ -720,7 +739,7 @@ impl Detector for MetaLearner {
             // so its scores are this episode's pre checkpoint.
             let pre = match after_outer.take() {
                 Some(c) => c,
-                None => self.checkpoint_scores(data)?,
+                None => self.checkpoint_scores(&data.checkpoint)?,
             };
             self.emit_checkpoint(&pre, q, Stage::Pre, ctx);
             self.probe(ctx, q, Stage::Pre, 0, 0)?;
@@ -805,7 +824,7 @@ impl Detector for MetaLearner {
                     self.probe(ctx, q, Stage::Inner, s, steps)?;
                 }
             }
-            let c = self.checkpoint_scores(data)?;
+            let c = self.checkpoint_scores(&data.checkpoint)?;
             self.emit_checkpoint(&c, q, Stage::Inner, ctx);
 
             // ---------------- outer stage ----------------
@@ -817,15 +836,9 @@ impl Detector for MetaLearner {
                 };
                 // as many distinct normal rows as shots (without replacement, as the reference)
                 let k = k.min(xa.len() / d);
-                let mut drawn = std::collections::HashSet::with_capacity(k);
-                for r in 0..k {
+                let normal_rows = draw_distinct(&mut rng, n_normals, k);
+                for (r, &nr) in normal_rows.iter().enumerate() {
                     set.push((xa[r * d..(r + 1) * d].to_vec(), 1, *f));
-                    let nr = loop {
-                        let nr = rng.below(n_normals as u64) as usize;
-                        if drawn.len() >= n_normals || drawn.insert(nr) {
-                            break nr;
-                        }
-                    };
                     set.push((data.normals[nr * d..(nr + 1) * d].to_vec(), 0, *f));
                 }
             }
@@ -889,7 +902,7 @@ impl Detector for MetaLearner {
                     self.probe(ctx, q, Stage::Outer, s, steps)?;
                 }
             }
-            let c = self.checkpoint_scores(data)?;
+            let c = self.checkpoint_scores(&data.checkpoint)?;
             self.emit_checkpoint(&c, q, Stage::Outer, ctx);
 
             // ---------------- τ* on the seen-family validation pool ----------------
@@ -1206,5 +1219,153 @@ mod pretrain_tests {
             // trainable tensor moves, nothing else does
             assert_eq!(moved, trainable, "{n}: moved {moved}");
         }
+    }
+}
+
+#[cfg(test)]
+mod outer_mode_tests {
+    use super::*;
+    use crate::experiment::MetaLearnerParams;
+    use crate::split::Pool;
+
+    fn model(drop_path: f64) -> (MetaLearner, Vec<f32>) {
+        let d = 5;
+        let p = MetaLearnerParams {
+            enc_hidden: 16,
+            embed_dim: 8,
+            dec_hidden: 8,
+            dropout: 0.0,
+            feature_dropout: 0.0,
+            drop_path,
+            ..Default::default()
+        };
+        let m = MetaLearner::new(p, d, 7, &Device::Cpu).unwrap();
+        let mut g = SplitMix64::new(11);
+        let x: Vec<f32> = (0..40 * d).map(|_| g.next_normal() as f32).collect();
+        (m, x)
+    }
+
+    /// The outer stage runs the encoder's last block in train mode — its drop-path active in
+    /// every pass, the ODIN directions included — as the reference's `_outer`. With drop-path
+    /// 1 that block is always skipped there: the perturbed inputs are those of a model without
+    /// it and the block gets no gradient.
+    #[test]
+    fn the_outer_stage_runs_the_last_block_in_train_mode() {
+        let (m, x) = model(1.0);
+        let x = m.tensor(&x).unwrap();
+        let p = m.p.clone();
+        let in_train = m
+            .odin_t(&x, p.odin_steps_train, p.epsilon, false, Mode::Train)
+            .unwrap();
+        let in_eval = m.odin(&x, p.odin_steps_train, p.epsilon, false).unwrap();
+        let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_ne!(
+            v(&in_train),
+            v(&in_eval),
+            "the skipped block changes the directions"
+        );
+        let labels: Vec<u8> = (0..40).map(|i| (i >= 20) as u8).collect();
+        let fams: Vec<FamilyId> = (0..40).map(|i| (i % 2) as FamilyId).collect();
+        let mut opt = m.optimisers().unwrap();
+        let out = m
+            .outer_step(
+                &mut opt,
+                &OuterBatch {
+                    x: &x,
+                    labels: &labels,
+                    fams: &fams,
+                    outer: &[0, 1],
+                },
+                OuterLr {
+                    head: p.lr_head,
+                    last: p.lr_last_block,
+                    rho: p.lr_temperature,
+                },
+                &mut SplitMix64::new(1),
+                1,
+            )
+            .unwrap();
+        assert_eq!(v(&out.perturbed), v(&in_train));
+        let last = m.params.with_prefix(&m.enc.last_block_prefix());
+        assert!(!last.is_empty());
+        for var in &last {
+            let g = v(&out.grads[&var.as_tensor().id()]);
+            assert!(
+                g.iter().all(|&x| x == 0.0),
+                "the skipped block got a gradient"
+            );
+        }
+        let head = m.params.with_prefix("head.");
+        assert!(head.iter().any(|var| v(&out.grads[&var.as_tensor().id()])
+            .iter()
+            .any(|&x| x != 0.0)));
+    }
+
+    #[test]
+    fn outer_normals_are_drawn_without_replacement() {
+        let mut rng = SplitMix64::new(5);
+        for (n, k) in [(10, 10), (1000, 100), (3, 2)] {
+            let rows = draw_distinct(&mut rng, n, k);
+            let set: std::collections::HashSet<_> = rows.iter().collect();
+            assert_eq!(set.len(), k, "n {n}, k {k}: {rows:?}");
+            assert!(rows.iter().all(|&r| r < n));
+        }
+        // more draws than rows: every row once, then repeats
+        let rows = draw_distinct(&mut rng, 3, 5);
+        let set: std::collections::HashSet<_> = rows.iter().collect();
+        assert_eq!((rows.len(), set.len()), (5, 3));
+    }
+
+    /// τ* is computed from the after-outer checkpoint's scores looked up through `val_index`;
+    /// they must be exactly what scoring the validation pool itself gives.
+    #[test]
+    fn reused_checkpoint_scores_equal_scoring_the_validation_pool() {
+        let (m, _) = model(0.05);
+        let d = m.d;
+        let mut g = SplitMix64::new(8);
+        // table rows 0..30 normal, 100.. family 1, 200.. family 2
+        let feature = |r: usize| -> Vec<f32> {
+            let mut h = SplitMix64::new(r as u64);
+            (0..d)
+                .map(|_| (h.next_normal() * (1.0 + r as f64 / 100.0)) as f32)
+                .collect()
+        };
+        let pool = |normals: Vec<usize>, anomalies: Vec<usize>, f: FamilyId| {
+            let rows: Vec<usize> = normals.iter().chain(&anomalies).copied().collect();
+            let mut label = vec![0u8; normals.len()];
+            label.extend(vec![1u8; anomalies.len()]);
+            (
+                f,
+                Pool {
+                    family: vec![f; rows.len()],
+                    rows,
+                    label,
+                },
+            )
+        };
+        let pools = vec![
+            pool((0..12).collect(), (100..112).collect(), 1),
+            pool((0..30).collect(), (200..230).collect(), 2),
+        ];
+        // a validation pool: some normals and both families' rows, interleaved
+        let mut val_rows: Vec<usize> = (0..20).collect();
+        for i in 0..10 {
+            val_rows.push(100 + i);
+            val_rows.push(200 + (g.below(30) as usize));
+        }
+        let scale =
+            |rows: &[usize]| -> Vec<f32> { rows.iter().flat_map(|&r| feature(r)).collect() };
+        let pools_x = CheckpointPools {
+            val_index: CheckpointPools::index_of(&pools, &val_rows),
+            ..CheckpointPools::from_pools(&pools, &scale)
+        };
+        let ix = pools_x
+            .val_index
+            .clone()
+            .expect("every validation row is a checkpoint row");
+        let c = m.checkpoint_scores(&pools_x).unwrap();
+        let reused: Vec<f64> = ix.iter().map(|&i| c.all[i]).collect();
+        let direct = m.score_block(&scale(&val_rows)).unwrap().0;
+        assert_eq!(reused, direct);
     }
 }

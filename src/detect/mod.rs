@@ -83,7 +83,7 @@ impl CheckpointPools {
             for (i, &r) in p.rows[m..].iter().enumerate() {
                 at.entry(r).or_insert(off + i);
             }
-            off += m;
+            off += p.rows.len() - m;
         }
         rows.iter().map(|r| at.get(r).copied()).collect()
     }

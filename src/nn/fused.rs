@@ -30,8 +30,8 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
 
 /// erf in single precision without a library call (so loops over it vectorise): the rational
 /// minimax approximation on [−4, 4] that Eigen and XLA use for float erf (outside that range
-/// erf is ±1 in f32). Within 5e-7 of libm's `erff` (tested), and exactly ±1 where `erff`
-/// rounds to ±1 (|x| ≥ 3.9), so that GELU of a large negative input is exactly 0.
+/// erf is ±1 in f32). Within 5e-7 of libm's `erff` (tested); exactly ±1 for |x| ≥ 3.9 (where
+/// 1 − erf < 4e-8), so that GELU of a large negative input is exactly 0.
 #[inline]
 fn erf(x: f32) -> f32 {
     if x.abs() >= 3.9 {

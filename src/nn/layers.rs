@@ -1,5 +1,6 @@
-//! Layers of the meta-learner (spec §1.4), written with differentiable primitive ops (candle's
-//! fused layer-norm has no backward pass) and initialised like PyTorch's defaults from
+//! Layers of the meta-learner (spec §1.4) — layer norm, GELU and frozen-weight products through
+//! the fused CPU kernels of [`super::fused`] (candle's own fused layer norm has no backward
+//! pass) — initialised like PyTorch's defaults from
 //! SplitMix64: Linear weights and biases `U(±1/√fan_in)`, LayerNorm γ = 1, β = 0.
 
 use super::fused::gelu_erf;
