@@ -8,7 +8,9 @@ usage:
       per-family table of one dataset
   results_table.py --summary REFERENCE_DIR NAME=RUN_DIR[,RUN_DIR...] [NAME=...]
       one macro row per dataset and method (NAME = the reference's dataset name, its CSV being
-      REFERENCE_DIR/NAME.csv)
+      REFERENCE_DIR/NAME.csv), with the standard error of the difference that seed-to-seed
+      spread alone gives: sqrt(s²_heldout/n + s²_reference/n), s the sample std of the per-seed
+      macro values
 
 Reference CSVs: `../shared/reference/results/<dataset>.csv` (`method`, `held_out_family`, `seed`,
 `auc`, `ap`), or a raw file of the reference's `run.py` (same columns plus `dataset`).
@@ -72,8 +74,8 @@ def per_family(ref, ours):
 
 def summary(ref_dir, specs):
     print("| dataset | method | seeds | held-out families | heldout macro AUC | reference macro AUC "
-          "| Δ AUC | heldout macro AP | reference macro AP |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+          "| Δ AUC | seed-noise SE of Δ | heldout macro AP | reference macro AP |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for spec in specs:
         name, dirs = spec.split("=", 1)
         ours = load_ours(dirs.split(","))
@@ -86,8 +88,10 @@ def summary(ref_dir, specs):
                 continue
             a, ra = macro(ours, m, fams, seeds, 0), macro(ref, REF_NAME[m], fams, seeds, 0)
             p, rp = macro(ours, m, fams, seeds, 1), macro(ref, REF_NAME[m], fams, seeds, 1)
+            # standard error of the difference of two means over seeds (sample std, ddof 1)
+            se = (st.variance(a) / len(a) + st.variance(ra) / len(ra)) ** 0.5 if len(seeds) > 1 else float("nan")
             print(f"| {name} | {m} | {','.join(map(str, seeds))} | {len(fams)} | {ms(a)} | {ms(ra)} | "
-                  f"{st.mean(a) - st.mean(ra):+.3f} | {ms(p)} | {ms(rp)} |")
+                  f"{st.mean(a) - st.mean(ra):+.3f} | {se:.3f} | {ms(p)} | {ms(rp)} |")
 
 
 def main():

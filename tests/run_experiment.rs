@@ -98,6 +98,16 @@ fn the_demo_run_is_deterministic_and_complete() {
 
 #[test]
 fn ctrl_c_stops_within_a_second_and_leaves_a_readable_folder() {
+    stops_on_signal("-INT");
+}
+
+/// `kill`, `timeout` and job schedulers send SIGTERM: the same orderly stop.
+#[test]
+fn sigterm_stops_like_ctrl_c() {
+    stops_on_signal("-TERM");
+}
+
+fn stops_on_signal(signal: &str) {
     let out = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
         .args([
@@ -127,13 +137,16 @@ fn ctrl_c_stops_within_a_second_and_leaves_a_readable_folder() {
     };
     let t0 = std::time::Instant::now();
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let code = child.wait().unwrap().code();
     let waited = t0.elapsed();
-    assert!(waited.as_secs_f64() < 1.5, "stopped after {waited:?}");
+    assert!(
+        waited.as_secs_f64() < 1.5,
+        "{signal}: stopped after {waited:?}"
+    );
     assert_eq!(code, Some(130));
     let st = std::fs::read_to_string(folder.join("status.txt")).unwrap();
     assert!(st.starts_with("stopped"), "{st}");
