@@ -874,6 +874,24 @@ fn auc_by_pairs(y: &[bool], s: &[f64]) -> f64 {
     wins / pairs
 }
 
+/// Found by `summaries_stay_in_range`: nine anomalies with recall steps of 1/9 summed to an AP
+/// of 1.0000000000000002.
+#[test]
+fn a_perfect_ranking_with_ties_gives_summaries_of_exactly_one() {
+    let y = [true, false, true, true, true, true, true, true, true, true];
+    let s = [0.0, -3.625, 0.0, 0.125, 0.0, 0.25, 0.0, 0.0, 0.0, 0.375];
+    let r = ranking_metrics(&y, &s).unwrap();
+    for v in [
+        r.auc_roc,
+        r.average_precision,
+        r.auc_pr_trapezoid,
+        r.best_f1.f1,
+    ] {
+        assert!((0.0..=1.0).contains(&v), "{v}");
+    }
+    assert_eq!(r.average_precision, 1.0);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 

@@ -170,7 +170,8 @@ fn ap_from_pr(pr: &PrCurve) -> f64 {
     for i in 0..pr.recall.len() - 1 {
         s += (pr.recall[i + 1] - pr.recall[i]) * pr.precision[i];
     }
-    (-s).max(0.0)
+    // Summing recall steps of 1/P can land one ulp outside [0, 1] (e.g. 1.0000000000000002).
+    (-s).clamp(0.0, 1.0)
 }
 
 /// AUC-PR by the trapezoid rule, scikit-learn's `auc(recall, precision)` on the output of
@@ -188,7 +189,8 @@ fn trapezoid_from_pr(pr: &PrCurve) -> f64 {
     for i in 0..pr.recall.len() - 1 {
         s += (pr.recall[i + 1] - pr.recall[i]) * (pr.precision[i + 1] + pr.precision[i]) / 2.0;
     }
-    -s
+    // as in `ap_from_pr`: keep float rounding of the sum inside [0, 1]
+    (-s).clamp(0.0, 1.0)
 }
 
 /// One operating point chosen by [`fpr_at_tpr`].
