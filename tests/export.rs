@@ -1,6 +1,8 @@
 //! `heldout export`: figures (SVG + PNG), tables (CSV, Markdown, LaTeX) and the experiment of a
 //! real run folder made once by the built-in demo.
 
+mod common;
+
 use heldout::report::export::{export_run, figures_for, Format};
 use heldout::report::{RunData, RunFolder};
 use std::collections::BTreeMap;
@@ -28,23 +30,18 @@ fn run_folder() -> &'static Path {
         }
         let root = tmp.join(format!("export-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let out = Command::new(env!("CARGO_BIN_EXE_heldout"))
-            .args([
-                "run",
-                "--demo",
-                "--set",
-                "episodes.count=2",
-                "--set",
-                "seeds=[0]",
-            ])
-            .arg("--out")
-            .arg(&root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        common::run_ok(
+            Command::new(env!("CARGO_BIN_EXE_heldout"))
+                .args([
+                    "run",
+                    "--demo",
+                    "--set",
+                    "episodes.count=2",
+                    "--set",
+                    "seeds=[0]",
+                ])
+                .arg("--out")
+                .arg(&root),
         );
         std::fs::read_dir(&root)
             .unwrap()

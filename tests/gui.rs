@@ -2,6 +2,8 @@
 //! built, widgets are found by role and label, clicked, and the state and text checked —
 //! load → roles → run (a tiny run) → live view → results → runs → export.
 
+mod common;
+
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use heldout::experiment::{HeldOut, Method};
@@ -263,18 +265,13 @@ fn without_a_display_the_binary_says_so_and_points_to_heldout_run() {
 fn two_run_folders_compare_side_by_side() {
     let tmp = tempfile::tempdir().unwrap();
     for seed in ["[0]", "[1]"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
-            .args(["run", "--demo", "--out"])
-            .arg(tmp.path())
-            .args(["--set", "episodes.count=1", "--set"])
-            .arg(format!("seeds={seed}"))
-            .args(["--set", "roles.held_out={\"Fixed\": [\"Burst\"]}"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        common::run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+                .args(["run", "--demo", "--out"])
+                .arg(tmp.path())
+                .args(["--set", "episodes.count=1", "--set"])
+                .arg(format!("seeds={seed}"))
+                .args(["--set", "roles.held_out={\"Fixed\": [\"Burst\"]}"]),
         );
         // distinct folder names (they carry the second)
         std::thread::sleep(Duration::from_millis(1100));

@@ -1,6 +1,8 @@
 //! End to end: the meta-learner learns on real data, and `heldout run` is deterministic and
 //! leaves a complete run folder.
 
+mod common;
+
 fn run_demo(out: &std::path::Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
         .args([
@@ -70,8 +72,8 @@ fn the_demo_run_is_deterministic_and_complete() {
     assert!(std::fs::read_dir(fa.join("models")).unwrap().count() >= 12);
 
     // `heldout eval` reads the run's scores like any other tool's, with a per-family table.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
-        .args([
+    let out = common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_heldout")).args([
             "eval",
             fa.join("scores.csv").to_str().unwrap(),
             "--score",
@@ -81,13 +83,7 @@ fn the_demo_run_is_deterministic_and_complete() {
             "--family",
             "rotation",
             "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = v.to_string();

@@ -379,13 +379,7 @@ impl MetaLearner {
                 .map(|(_, v)| v.clone())
                 .collect()
         };
-        let inner = Adam::new(
-            inner_vars.clone(),
-            AdamConfig {
-                beta2: 0.99,
-                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
-            },
-        )?;
+        let inner = Adam::new(inner_vars.clone(), self.inner_adam())?;
         let head_vars = self.params.with_prefix("head.");
         let last_vars = if p.unfreeze_last_block {
             self.params.with_prefix(&self.enc.last_block_prefix())
@@ -407,6 +401,14 @@ impl MetaLearner {
                 AdamConfig::new(p.lr_temperature, 0.0, false),
             )?,
         })
+    }
+
+    /// The inner stage's optimiser settings (also stage 0's): AdamW, β₂ = 0.99 (spec §1.9).
+    fn inner_adam(&self) -> AdamConfig {
+        AdamConfig {
+            beta2: 0.99,
+            ..AdamConfig::new(self.p.inner_lr, self.p.weight_decay, true)
+        }
     }
 
     /// One inner-stage step (spec §1.9): `BCE(ℓ₀, y) + λ_rec·MSE(dec(z), x)` on the rows `x`
@@ -467,13 +469,7 @@ impl MetaLearner {
             .filter(|(n, _)| n.starts_with("enc.") || n.starts_with("dec."))
             .map(|(_, v)| v.clone())
             .collect();
-        let mut opt = Adam::new(
-            vars.clone(),
-            AdamConfig {
-                beta2: 0.99,
-                ..AdamConfig::new(p.inner_lr, p.weight_decay, true)
-            },
-        )?;
+        let mut opt = Adam::new(vars.clone(), self.inner_adam())?;
         let per_epoch = n.div_ceil(p.inner_batch);
         let steps = p.pretrain_epochs * per_epoch;
         let mut order: Vec<usize> = (0..n).collect();

@@ -17,6 +17,11 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
+/// Whether the fused kernels apply: they exist for f32 on the CPU only.
+fn fusable(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let v = match s {
         CpuStorage::F32(v) => v.as_slice(),
@@ -148,7 +153,7 @@ impl CustomOp1 for MatmulConstRhs {
 /// `x · w` where `w` receives no gradient: when `x` is part of a gradient computation on the
 /// CPU, through [`MatmulConstRhs`] (no wasted weight gradient), otherwise a plain product.
 pub fn matmul_const_rhs(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if x.track_op() && x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+    if x.track_op() && fusable(x) {
         x.contiguous()?.apply_op1(MatmulConstRhs { w: w.detach() })
     } else {
         x.matmul(&w.detach())
@@ -157,7 +162,7 @@ pub fn matmul_const_rhs(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 
 /// GELU (erf form) of `x`: fused on the CPU, candle's op elsewhere.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+    if fusable(x) {
         x.contiguous()?.apply_op1(Gelu)
     } else {
         x.gelu_erf()
@@ -169,13 +174,12 @@ struct LayerNormOp {
     eps: f32,
 }
 
-/// Rows of a contiguous (…, d) tensor: (rows, d).
-fn rows_of(l: &Layout) -> Result<(usize, usize)> {
-    let d = *l.dims().last().unwrap_or(&0);
-    if d == 0 {
-        bail!("layer norm: empty last dimension");
+/// The feature count `d` of a (…, d) tensor; an error when it is 0.
+fn last_dim(l: &Layout) -> Result<usize> {
+    match l.dims().last() {
+        Some(&d) if d > 0 => Ok(d),
+        _ => bail!("layer norm: empty last dimension"),
     }
-    Ok((l.shape().elem_count() / d, d))
 }
 
 /// Mean and 1/√(var + ε) of one row (two-pass, f32 like PyTorch's CPU kernel; the sums in f64).
@@ -211,7 +215,7 @@ impl CustomOp3 for LayerNormOp {
         let x = f32_slice(s1, l1, "layer norm")?;
         let gamma = f32_slice(s2, l2, "layer norm")?;
         let beta = f32_slice(s3, l3, "layer norm")?;
-        let (_, d) = rows_of(l1)?;
+        let d = last_dim(l1)?;
         if gamma.len() != d || beta.len() != d {
             bail!(
                 "layer norm: {d} features, γ {} and β {}",
@@ -292,7 +296,7 @@ impl CustomOp3 for LayerNormOp {
 /// Layer normalisation of `x` over its last dimension with γ, β (shape (d,)): fused on the
 /// CPU, composed from candle ops elsewhere.
 pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+    if fusable(x) {
         x.contiguous()?.apply_op3(
             &gamma.contiguous()?,
             &beta.contiguous()?,

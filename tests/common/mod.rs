@@ -136,3 +136,15 @@ pub fn protocol_fixtures() -> serde_json::Value {
     )
     .unwrap()
 }
+
+/// Runs a command (usually the `heldout` binary) and returns its output, failing the test with
+/// the command's stderr unless it exits successfully.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
