@@ -17,7 +17,8 @@ use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
     bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, pcgrad, sign_pm1, Adam,
-    AdamConfig, Decoder, Encoder, Head, Mode, Params, Track,
+    AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, Mode, Params, Track,
+    FROZEN_CHUNK,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -238,6 +239,12 @@ impl MetaLearner {
 
     /// [`MetaLearner::odin`] with the encoder's last block in mode `last`.
     fn odin_t(&self, x: &Tensor, steps: usize, eps: f64, pull_back: bool, last: Mode) -> R<Tensor> {
+        if let Some(net) = self.frozen()? {
+            let (n, d) = x.dims2()?;
+            let x0 = x.flatten_all()?.to_vec1::<f32>()?;
+            let xt = self.odin_rows(&net, &mut net.workspace(), &x0, steps, eps, pull_back, last);
+            return Ok(Tensor::from_vec(xt, (n, d), &self.device)?);
+        }
         let steps = steps.max(1);
         let sign = self.p.odin_sign as f64;
         let mut xt = x.detach();
@@ -253,10 +260,95 @@ impl MetaLearner {
         Ok(xt.detach())
     }
 
+    /// The graph-free CPU path for ℓ₀ and ODIN ([`FrozenNet`]: a snapshot of the current encoder
+    /// and head weights), where it applies: on the CPU. Other devices run candle's graph.
+    fn frozen(&self) -> R<Option<FrozenNet>> {
+        if self.device.is_cpu() {
+            Ok(Some(FrozenNet::new(&self.enc, &self.head)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Whether a forward pass with the last encoder block in mode `last` drops that block: the
+    /// same draw from the model's generator as `ResBlock::forward_t` makes.
+    fn drops_last_block(&self, last: Mode) -> bool {
+        match self.enc.blocks.last() {
+            Some(b) if last == Mode::Train && b.drop_path > 0.0 => {
+                self.rng.borrow_mut().next_f64() < b.drop_path
+            }
+            _ => false,
+        }
+    }
+
+    /// [`MetaLearner::odin_t`] on plain rows through the frozen-weight path.
+    #[allow(clippy::too_many_arguments)]
+    fn odin_rows(
+        &self,
+        net: &FrozenNet,
+        ws: &mut FrozenWorkspace,
+        x0: &[f32],
+        steps: usize,
+        eps: f64,
+        pull_back: bool,
+        last: Mode,
+    ) -> Vec<f32> {
+        let steps = steps.max(1);
+        let mut xt = x0.to_vec();
+        if eps > 0.0 {
+            // the candle path's `d * (sign·ε/J)`: the step size in f32, added with d's sign
+            let step = (self.p.odin_sign as f64 * eps / steps as f64) as f32;
+            for _ in 0..steps {
+                let skip = self.drops_last_block(last);
+                net.odin_step(&mut xt, skip, step, ws);
+            }
+        }
+        if pull_back {
+            let (keep, back) = ((1.0 - PULL_BACK) as f32, PULL_BACK as f32);
+            for (v, &o) in xt.iter_mut().zip(x0) {
+                *v = *v * keep + o * back;
+            }
+        }
+        xt
+    }
+
+    /// ℓ₀ (detached) with the encoder in eval mode and its last block in mode `last`.
+    fn logit0_values(&self, x: &Tensor, last: Mode) -> R<Tensor> {
+        let Some(net) = self.frozen()? else {
+            return Ok(self.logit0(x, Mode::Eval, last)?.detach());
+        };
+        let n = x.dim(0)?;
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut l0 = vec![0f32; n];
+        let skip = self.drops_last_block(last);
+        net.logit0(&xv, skip, &mut l0, &mut net.workspace());
+        Ok(Tensor::from_vec(l0, n, &self.device)?)
+    }
+
     /// Calibrated normal logits `ℓ₀(x̃)/T` after one evaluation ODIN step.
     pub fn calibrated_logits(&self, x: &[f32]) -> R<Vec<f64>> {
         let mut out = Vec::with_capacity(x.len() / self.d);
         let t = self.temperature()?;
+        if let Some(net) = self.frozen()? {
+            let mut ws = net.workspace();
+            let mut l0 = vec![0f32; FROZEN_CHUNK];
+            for chunk in x.chunks(FROZEN_CHUNK * self.d) {
+                let n = chunk.len() / self.d;
+                let p = &self.p;
+                let xs = self.odin_rows(
+                    &net,
+                    &mut ws,
+                    chunk,
+                    p.odin_steps_eval,
+                    p.epsilon,
+                    true,
+                    Mode::Eval,
+                );
+                net.logit0(&xs, false, &mut l0[..n], &mut ws);
+                out.extend(l0[..n].iter().map(|&v| v as f64 / t));
+            }
+            return Ok(out);
+        }
         for chunk in x.chunks(2048 * self.d) {
             let xt = self.tensor(chunk)?;
             let xs = self.odin(&xt, self.p.odin_steps_eval, self.p.epsilon, true)?;
@@ -628,7 +720,7 @@ impl MetaLearner {
 
         // pass B: temperature only
         let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
-        let l0 = self.logit0(&xs, Mode::Eval, Mode::Train)?.detach();
+        let l0 = self.logit0_values(&xs, Mode::Train)?;
         // No family with both classes in the batch: no temperature loss, no ρ step (the
         // reference's `if losses:`), though the passes above ran (and drew their drop-path).
         let mut rho_grads = HashMap::new();

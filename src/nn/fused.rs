@@ -13,9 +13,9 @@ use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor, D,
 };
 
-const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+pub(super) const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π)
-const INV_SQRT_2PI: f32 = 0.398_942_3;
+pub(super) const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// Whether the fused kernels apply: they exist for f32 on the CPU only.
 fn fusable(x: &Tensor) -> bool {
@@ -38,7 +38,7 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
 /// erf is ±1 in f32). Within 5e-7 of libm's `erff` (tested); exactly ±1 for |x| ≥ 3.9 (where
 /// 1 − erf < 4e-8), so that GELU of a large negative input is exactly 0.
 #[inline]
-fn erf(x: f32) -> f32 {
+pub(super) fn erf(x: f32) -> f32 {
     if x.abs() >= 3.9 {
         return x.signum();
     }

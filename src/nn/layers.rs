@@ -119,11 +119,11 @@ impl LayerNorm {
 /// `out = x + 0.5·W₂·GELU(LN₂(W₁·GELU(LN₁(x))))`.
 #[derive(Debug, Clone)]
 pub struct ResBlock {
-    ln1: LayerNorm,
-    l1: Linear,
-    ln2: LayerNorm,
-    l2: Linear,
-    drop_path: f64,
+    pub(crate) ln1: LayerNorm,
+    pub(crate) l1: Linear,
+    pub(crate) ln2: LayerNorm,
+    pub(crate) l2: Linear,
+    pub(crate) drop_path: f64,
 }
 
 impl ResBlock {
@@ -186,9 +186,9 @@ fn mask(
 /// Encoder f_θ: feature dropout (no rescale), `Linear(D→H)`, GELU, ResBlocks, Dropout, `Linear(H→Z)`.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    input: Linear,
+    pub(crate) input: Linear,
     pub blocks: Vec<ResBlock>,
-    output: Linear,
+    pub(crate) output: Linear,
     dropout: f64,
     feature_dropout: f64,
 }
@@ -272,8 +272,8 @@ impl Encoder {
 /// Head h_φ: `Linear(Z→2)(GELU(LN(z)))`; logit 0 is "normal".
 #[derive(Debug, Clone)]
 pub struct Head {
-    ln: LayerNorm,
-    out: Linear,
+    pub(crate) ln: LayerNorm,
+    pub(crate) out: Linear,
 }
 
 impl Head {

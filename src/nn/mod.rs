@@ -2,11 +2,13 @@
 //! seed gives the same weights on every machine), the stable losses, an Adam/AdamW with
 //! parameter groups, gradient clipping, cosine schedules and PCGrad.
 
+mod frozen;
 mod fused;
 mod layers;
 mod optim;
 mod pcgrad;
 
+pub use frozen::{FrozenNet, Workspace as FrozenWorkspace, CHUNK as FROZEN_CHUNK};
 pub use layers::{
     bce_with_logit_targets, bce_with_logits, sign_pm1, Decoder, Encoder, Head, LayerNorm, Linear,
     Mode, ResBlock, Track,

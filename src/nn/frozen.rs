@@ -1,0 +1,738 @@
+//! The meta-learner's normal logit ℓ₀ and its input gradient ∇ₓℓ₀ on the CPU without candle's
+//! graph: the hot path of ODIN (5 directions per outer pass, 1 per scored row).
+//!
+//! Every ODIN direction and every checkpoint score is a forward pass and a backward pass to the
+//! *input* through encoder and head with all weights held fixed. Through candle that is ~60
+//! tensor ops each way, every one allocating its result, plus the autograd bookkeeping; profiled,
+//! the matrix products were a quarter of the time. Here the same maths runs over row blocks of
+//! [`CHUNK`] rows in preallocated buffers ([`Workspace`]), with the products on the `gemm` crate
+//! (what candle itself calls) and the element-wise passes compiled for the CPU's vector width.
+//! Weight gradients are never formed.
+//!
+//! The maths is that of [`super::layers`] (and of the PyTorch reference): pre-norm residual
+//! blocks `x + 0.5·W₂·GELU(LN₂(W₁·GELU(LN₁(x))))`, GELU in erf form, layer norm with biased
+//! variance and ε = 1e-5. Results agree with the candle path to float rounding (tested), not bit
+//! for bit: sums run in a different order.
+
+use super::fused::{erf, FRAC_1_SQRT_2, INV_SQRT_2PI};
+use super::layers::{Encoder, Head, LayerNorm, Linear};
+use candle_core::{bail, Result, Tensor};
+
+/// Rows per block of work: the activations a backward pass keeps (four per residual block at
+/// width 256) stay within a core's L2 cache.
+pub const CHUNK: usize = 128;
+const LN_EPS: f32 = 1e-5;
+
+struct Ln {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Lin {
+    /// (d_in, d_out), row-major.
+    w: Vec<f32>,
+    b: Vec<f32>,
+    d_in: usize,
+    d_out: usize,
+}
+
+struct Block {
+    ln1: Ln,
+    l1: Lin,
+    ln2: Ln,
+    l2: Lin,
+}
+
+fn values(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+impl Ln {
+    fn of(l: &LayerNorm) -> Result<Self> {
+        Ok(Ln {
+            gamma: values(l.gamma.as_tensor())?,
+            beta: values(l.beta.as_tensor())?,
+        })
+    }
+}
+
+impl Lin {
+    fn of(l: &Linear) -> Result<Self> {
+        let (d_in, d_out) = l.w.as_tensor().dims2()?;
+        Ok(Lin {
+            w: values(l.w.as_tensor())?,
+            b: values(l.b.as_tensor())?,
+            d_in,
+            d_out,
+        })
+    }
+}
+
+/// A snapshot of encoder + head weights (ℓ₀ only), for forward and input-gradient passes.
+pub struct FrozenNet {
+    input: Lin,
+    blocks: Vec<Block>,
+    output: Lin,
+    head_ln: Ln,
+    /// Column 0 of the head's output layer (the normal logit), length Z.
+    head_w: Vec<f32>,
+    head_b: f32,
+}
+
+/// Buffers of one thread's passes, sized for [`CHUNK`] rows.
+pub struct Workspace {
+    h: Vec<f32>,
+    t: Vec<f32>,
+    a: Vec<f32>,
+    dgelu0: Vec<f32>,
+    blocks: Vec<BlockBuf>,
+    z: Vec<f32>,
+    v: Vec<f32>,
+    xhat_z: Vec<f32>,
+    rstd_z: Vec<f32>,
+    dgv: Vec<f32>,
+    l0: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+struct BlockBuf {
+    xhat1: Vec<f32>,
+    rstd1: Vec<f32>,
+    dg1: Vec<f32>,
+    xhat2: Vec<f32>,
+    rstd2: Vec<f32>,
+    dg2: Vec<f32>,
+}
+
+impl FrozenNet {
+    /// Copies the current weights of `enc` and `head` (f32 tensors on any device).
+    pub fn new(enc: &Encoder, head: &Head) -> Result<Self> {
+        let input = Lin::of(&enc.input)?;
+        let h = input.d_out;
+        let mut blocks = Vec::with_capacity(enc.blocks.len());
+        for b in &enc.blocks {
+            let blk = Block {
+                ln1: Ln::of(&b.ln1)?,
+                l1: Lin::of(&b.l1)?,
+                ln2: Ln::of(&b.ln2)?,
+                l2: Lin::of(&b.l2)?,
+            };
+            if blk.l1.d_in != h || blk.l1.d_out != h || blk.l2.d_in != h || blk.l2.d_out != h {
+                bail!("frozen net: residual blocks must be {h} wide");
+            }
+            blocks.push(blk);
+        }
+        let output = Lin::of(&enc.output)?;
+        let (z, two) = head.out.w.as_tensor().dims2()?;
+        if output.d_in != h || output.d_out != z || two != 2 {
+            bail!("frozen net: encoder output and head do not fit");
+        }
+        let w = values(head.out.w.as_tensor())?;
+        let head_b = values(head.out.b.as_tensor())?[0];
+        Ok(FrozenNet {
+            input,
+            blocks,
+            output,
+            head_ln: Ln::of(&head.ln)?,
+            head_w: w.chunks_exact(2).map(|c| c[0]).collect(),
+            head_b,
+        })
+    }
+
+    /// Input width D.
+    pub fn d(&self) -> usize {
+        self.input.d_in
+    }
+
+    /// Whether the encoder has residual blocks (a drop-path draw happens only then).
+    pub fn has_blocks(&self) -> bool {
+        !self.blocks.is_empty()
+    }
+
+    /// Buffers for one thread.
+    pub fn workspace(&self) -> Workspace {
+        let (d, h, z) = (self.input.d_in, self.input.d_out, self.output.d_out);
+        let buf = |w: usize| vec![0f32; CHUNK * w];
+        Workspace {
+            h: buf(h),
+            t: buf(h),
+            a: buf(h),
+            dgelu0: buf(h),
+            blocks: (0..self.blocks.len())
+                .map(|_| BlockBuf {
+                    xhat1: buf(h),
+                    rstd1: buf(1),
+                    dg1: buf(h),
+                    xhat2: buf(h),
+                    rstd2: buf(1),
+                    dg2: buf(h),
+                })
+                .collect(),
+            z: buf(z),
+            v: buf(z),
+            xhat_z: buf(z),
+            rstd_z: buf(1),
+            dgv: buf(z),
+            l0: buf(1),
+            grad: buf(d),
+        }
+    }
+
+    /// ℓ₀ of every row of `x` (rows × D) into `l0`; with `skip_last` the last residual block is
+    /// dropped (drop-path).
+    pub fn logit0(&self, x: &[f32], skip_last: bool, l0: &mut [f32], ws: &mut Workspace) {
+        let d = self.d();
+        for (xc, lc) in x.chunks(CHUNK * d).zip(l0.chunks_mut(CHUNK)) {
+            self.chunk(ws, xc, skip_last, lc, false);
+        }
+    }
+
+    /// One ODIN step in place: `x ← x + step · sgn(ℓ₀(x)) · sgn(∇ₓ ℓ₀(x))` with sgn(0) = +1.
+    pub fn odin_step(&self, x: &mut [f32], skip_last: bool, step: f32, ws: &mut Workspace) {
+        let d = self.d();
+        for xc in x.chunks_mut(CHUNK * d) {
+            let r = xc.len() / d;
+            let mut l0 = std::mem::take(&mut ws.l0);
+            self.chunk(ws, xc, skip_last, &mut l0[..r], true);
+            ws.l0 = l0;
+            for ((row, g), &l) in xc
+                .chunks_exact_mut(d)
+                .zip(ws.grad.chunks_exact(d))
+                .zip(&ws.l0[..r])
+            {
+                let s = if l >= 0.0 { step } else { -step };
+                for (xv, &gv) in row.iter_mut().zip(g) {
+                    *xv += if gv >= 0.0 { s } else { -s };
+                }
+            }
+        }
+    }
+
+    /// ℓ₀ and the input gradient of `sum ℓ₀` for one chunk of rows (the gradient into `ws.grad`).
+    fn chunk(&self, ws: &mut Workspace, x: &[f32], skip_last: bool, l0: &mut [f32], grad: bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for (checked above).
+                unsafe { self.chunk_avx512(ws, x, skip_last, l0, grad) };
+                return;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                unsafe { self.chunk_avx2(ws, x, skip_last, l0, grad) };
+                return;
+            }
+        }
+        self.chunk_body(ws, x, skip_last, l0, grad)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn chunk_avx512(
+        &self,
+        ws: &mut Workspace,
+        x: &[f32],
+        skip_last: bool,
+        l0: &mut [f32],
+        grad: bool,
+    ) {
+        self.chunk_body(ws, x, skip_last, l0, grad)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn chunk_avx2(
+        &self,
+        ws: &mut Workspace,
+        x: &[f32],
+        skip_last: bool,
+        l0: &mut [f32],
+        grad: bool,
+    ) {
+        self.chunk_body(ws, x, skip_last, l0, grad)
+    }
+
+    /// The passes themselves. Inlined into the feature-specific copies above so that the
+    /// element-wise loops vectorise for each; the arithmetic (no fused multiply-add is formed
+    /// without `mul_add`) and so the results are the same in every copy.
+    #[inline(always)]
+    fn chunk_body(
+        &self,
+        ws: &mut Workspace,
+        x: &[f32],
+        skip_last: bool,
+        l0: &mut [f32],
+        need_grad: bool,
+    ) {
+        let (d, h, z) = (self.input.d_in, self.input.d_out, self.output.d_out);
+        let r = l0.len();
+        assert!(r <= CHUNK && x.len() == r * d, "frozen net: chunk shape");
+        let (hn, zn) = (r * h, r * z);
+        let nb = self.blocks.len() - usize::from(skip_last && !self.blocks.is_empty());
+        let Workspace {
+            h: hb,
+            t,
+            a,
+            dgelu0,
+            blocks: bufs,
+            z: zb,
+            v,
+            xhat_z,
+            rstd_z,
+            dgv,
+            grad,
+            ..
+        } = ws;
+        let (hb, t, a) = (&mut hb[..hn], &mut t[..hn], &mut a[..hn]);
+
+        // forward
+        affine(hb, x, &self.input, r);
+        gelu(hb, need_grad.then(|| &mut dgelu0[..hn]));
+        for (blk, buf) in self.blocks[..nb].iter().zip(bufs.iter_mut()) {
+            layer_norm(
+                hb,
+                t,
+                h,
+                &blk.ln1,
+                need_grad.then(|| (&mut buf.xhat1[..hn], &mut buf.rstd1[..r])),
+            );
+            gelu(t, need_grad.then(|| &mut buf.dg1[..hn]));
+            affine(a, t, &blk.l1, r);
+            layer_norm(
+                a,
+                t,
+                h,
+                &blk.ln2,
+                need_grad.then(|| (&mut buf.xhat2[..hn], &mut buf.rstd2[..r])),
+            );
+            gelu(t, need_grad.then(|| &mut buf.dg2[..hn]));
+            affine(a, t, &blk.l2, r);
+            for (hv, &av) in hb.iter_mut().zip(a.iter()) {
+                *hv += av * 0.5;
+            }
+        }
+        let (zb, v) = (&mut zb[..zn], &mut v[..zn]);
+        affine(zb, hb, &self.output, r);
+        layer_norm(
+            zb,
+            v,
+            z,
+            &self.head_ln,
+            need_grad.then(|| (&mut xhat_z[..zn], &mut rstd_z[..r])),
+        );
+        gelu(v, need_grad.then(|| &mut dgv[..zn]));
+        for (row, out) in v.chunks_exact(z).zip(l0.iter_mut()) {
+            *out = dot(row, &self.head_w) + self.head_b;
+        }
+        if !need_grad {
+            return;
+        }
+
+        // backward of Σ ℓ₀ to the input
+        for (row, dg) in v.chunks_exact_mut(z).zip(dgv.chunks_exact(z)) {
+            for ((o, &g), &w) in row.iter_mut().zip(dg).zip(&self.head_w) {
+                *o = w * g;
+            }
+        }
+        layer_norm_backward(v, &self.head_ln, &xhat_z[..zn], &rstd_z[..r], zb, z, false);
+        matmul_wt(hb, zb, &self.output, r, 1.0);
+        for (blk, buf) in self.blocks[..nb].iter().zip(&bufs[..nb]).rev() {
+            matmul_wt(t, hb, &blk.l2, r, 0.5);
+            mul_assign(t, &buf.dg2[..hn]);
+            layer_norm_backward(t, &blk.ln2, &buf.xhat2[..hn], &buf.rstd2[..r], a, h, false);
+            matmul_wt(t, a, &blk.l1, r, 1.0);
+            mul_assign(t, &buf.dg1[..hn]);
+            layer_norm_backward(t, &blk.ln1, &buf.xhat1[..hn], &buf.rstd1[..r], hb, h, true);
+        }
+        mul_assign(hb, &dgelu0[..hn]);
+        matmul_wt(&mut grad[..r * d], hb, &self.input, r, 1.0);
+    }
+}
+
+/// `dst = b + src·W` for `rows` rows.
+#[inline(always)]
+fn affine(dst: &mut [f32], src: &[f32], l: &Lin, rows: usize) {
+    for row in dst.chunks_exact_mut(l.d_out) {
+        row.copy_from_slice(&l.b);
+    }
+    gemm_checked(dst, src, &l.w, rows, l.d_in, l.d_out, false, 1.0, true);
+}
+
+/// `dst = scale · src·Wᵀ` (the backward of `src·W` to its input) for `rows` rows.
+#[inline(always)]
+fn matmul_wt(dst: &mut [f32], src: &[f32], l: &Lin, rows: usize, scale: f32) {
+    gemm_checked(dst, src, &l.w, rows, l.d_out, l.d_in, true, scale, false);
+}
+
+/// `dst (m×n) = [dst +] scale · lhs (m×k) · rhs`, where `rhs` is stored (k×n) row-major, or with
+/// `rhs_t` as (n×k) row-major and used transposed. All row-major and contiguous.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gemm_checked(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rhs_t: bool,
+    scale: f32,
+    accumulate: bool,
+) {
+    // Hard checks: they make the unsafe call below sound for any caller.
+    assert!(
+        dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n,
+        "frozen net: matrix shapes"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (rhs_cs, rhs_rs) = if rhs_t {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    // SAFETY: the three buffers hold at least m×n, m×k and k×n elements (asserted above), the
+    // strides address exactly those elements, and `dst` is a unique borrow that aliases neither
+    // input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Sum of a slice with 16 independent accumulators (vectorises; the order is fixed).
+#[inline(always)]
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut it = v.chunks_exact(16);
+    for c in &mut it {
+        for i in 0..16 {
+            acc[i] += c[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for &x in it.remainder() {
+        s += x;
+    }
+    s
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (mut ia, mut ib) = (a.chunks_exact(16), b.chunks_exact(16));
+    for (ca, cb) in (&mut ia).zip(&mut ib) {
+        for i in 0..16 {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (&x, &y) in ia.remainder().iter().zip(ib.remainder()) {
+        s += x * y;
+    }
+    s
+}
+
+#[inline(always)]
+fn mul_assign(a: &mut [f32], b: &[f32]) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x *= y;
+    }
+}
+
+/// GELU in place; with `dg`, also its derivative at the input.
+#[inline(always)]
+fn gelu(v: &mut [f32], dg: Option<&mut [f32]>) {
+    match dg {
+        Some(dg) => {
+            for (x, g) in v.iter_mut().zip(dg.iter_mut()) {
+                let xv = *x;
+                let e = erf(xv * FRAC_1_SQRT_2);
+                *g = 0.5 * (1.0 + e) + xv * INV_SQRT_2PI * exp(-0.5 * xv * xv);
+                *x = 0.5 * xv * (1.0 + e);
+            }
+        }
+        None => {
+            for x in v.iter_mut() {
+                *x = 0.5 * *x * (1.0 + erf(*x * FRAC_1_SQRT_2));
+            }
+        }
+    }
+}
+
+/// e^x for x ≤ 0 without a library call (so the GELU loop vectorises): range reduction by
+/// ln 2 and Cephes' degree-6 polynomial for `expf`, within 2 ulp; 0 below −87.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    // x − n·ln 2 in two parts (Cody–Waite)
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // 2^n by the exponent bits (n ∈ [−126, 0] here)
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Layer norm of each `d`-wide row of `src` into `dst`; with `stats`, x̂ and 1/σ are kept for
+/// the backward pass.
+#[inline(always)]
+fn layer_norm(
+    src: &[f32],
+    dst: &mut [f32],
+    d: usize,
+    ln: &Ln,
+    mut stats: Option<(&mut [f32], &mut [f32])>,
+) {
+    let inv_d = 1.0 / d as f32;
+    for (i, (row, out)) in src.chunks_exact(d).zip(dst.chunks_exact_mut(d)).enumerate() {
+        let mean = sum(row) * inv_d;
+        let mut acc = [0f32; 16];
+        let mut it = row.chunks_exact(16);
+        for c in &mut it {
+            for k in 0..16 {
+                let dv = c[k] - mean;
+                acc[k] += dv * dv;
+            }
+        }
+        let mut var = acc.iter().sum::<f32>();
+        for &v in it.remainder() {
+            var += (v - mean) * (v - mean);
+        }
+        let rs = 1.0 / (var * inv_d + LN_EPS).sqrt();
+        for ((o, &v), (&g, &b)) in out.iter_mut().zip(row).zip(ln.gamma.iter().zip(&ln.beta)) {
+            *o = (v - mean) * rs * g + b;
+        }
+        if let Some((xhat, rstd)) = stats.as_mut() {
+            rstd[i] = rs;
+            for (x, &v) in xhat[i * d..(i + 1) * d].iter_mut().zip(row) {
+                *x = (v - mean) * rs;
+            }
+        }
+    }
+}
+
+/// Backward of layer norm: `out [+]= rstd·(γ⊙dy − mean(γ⊙dy) − x̂·mean(γ⊙dy⊙x̂))` per row.
+#[inline(always)]
+fn layer_norm_backward(
+    dy: &[f32],
+    ln: &Ln,
+    xhat: &[f32],
+    rstd: &[f32],
+    out: &mut [f32],
+    d: usize,
+    accumulate: bool,
+) {
+    let inv_d = 1.0 / d as f32;
+    for (((g, xh), o), &rs) in dy
+        .chunks_exact(d)
+        .zip(xhat.chunks_exact(d))
+        .zip(out.chunks_exact_mut(d))
+        .zip(rstd)
+    {
+        let mut a1 = [0f32; 16];
+        let mut a2 = [0f32; 16];
+        let n16 = d / 16 * 16;
+        for j in (0..n16).step_by(16) {
+            for k in 0..16 {
+                let dx = g[j + k] * ln.gamma[j + k];
+                a1[k] += dx;
+                a2[k] += dx * xh[j + k];
+            }
+        }
+        let (mut s1, mut s2) = (a1.iter().sum::<f32>(), a2.iter().sum::<f32>());
+        for j in n16..d {
+            let dx = g[j] * ln.gamma[j];
+            s1 += dx;
+            s2 += dx * xh[j];
+        }
+        let (m1, m2) = (s1 * inv_d, s2 * inv_d);
+        if accumulate {
+            for j in 0..d {
+                o[j] += rs * (g[j] * ln.gamma[j] - m1 - xh[j] * m2);
+            }
+        } else {
+            for j in 0..d {
+                o[j] = rs * (g[j] * ln.gamma[j] - m1 - xh[j] * m2);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{Mode, Params, Track};
+    use crate::rng::SplitMix64;
+    use candle_core::{Device, Var};
+
+    fn randn(n: usize, scale: f64, rng: &mut SplitMix64) -> Vec<f32> {
+        (0..n).map(|_| (rng.next_normal() * scale) as f32).collect()
+    }
+
+    /// An encoder + head with every weight random (layer norms included), drop-path 1 so that
+    /// "last block in train mode" always drops it.
+    fn model(d: usize, depth: usize) -> (Encoder, Head) {
+        let dev = Device::Cpu;
+        let mut rng = SplitMix64::new(7);
+        let mut p = Params::default();
+        let enc = Encoder::new(&mut p, d, 48, depth, 24, 0.1, 1.0, 0.05, &mut rng, &dev).unwrap();
+        let head = Head::new(&mut p, 24, &mut rng, &dev).unwrap();
+        for (name, v) in &p.vars {
+            if name.contains("ln") {
+                let t = v.as_tensor();
+                let shift = if name.ends_with("weight") { 1.0 } else { 0.0 };
+                let vals: Vec<f32> = randn(t.elem_count(), 0.3, &mut rng)
+                    .into_iter()
+                    .map(|x| x + shift)
+                    .collect();
+                v.set(&Tensor::from_vec(vals, t.shape(), &dev).unwrap())
+                    .unwrap();
+            }
+        }
+        (enc, head)
+    }
+
+    /// ℓ₀ and ∇ₓ Σℓ₀ through candle's graph.
+    fn candle_path(
+        enc: &Encoder,
+        head: &Head,
+        x: &[f32],
+        d: usize,
+        last: Mode,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let xv = Var::from_tensor(&Tensor::from_slice(x, (x.len() / d, d), &Device::Cpu).unwrap())
+            .unwrap();
+        let mut rng = SplitMix64::new(1);
+        let z = enc
+            .forward_t(xv.as_tensor(), Mode::Eval, last, Track::Nothing, &mut rng)
+            .unwrap();
+        let l0 = head
+            .forward_t(&z, false)
+            .unwrap()
+            .narrow(1, 0, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        let g = l0.sum_all().unwrap().backward().unwrap();
+        let gx = g
+            .get(xv.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        (l0.to_vec1().unwrap(), gx)
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * scale,
+                "{what}[{i}]: {x} vs {y} (scale {scale})"
+            );
+        }
+    }
+
+    #[test]
+    fn logit_and_input_gradient_match_candles_graph() {
+        let d = 19;
+        for depth in [0, 1, 3] {
+            let (enc, head) = model(d, depth);
+            let net = FrozenNet::new(&enc, &head).unwrap();
+            let mut ws = net.workspace();
+            // more rows than a chunk, and a ragged last chunk; rows of very different scale
+            let rows = CHUNK * 2 + 37;
+            let mut rng = SplitMix64::new(depth as u64);
+            let x: Vec<f32> = randn(rows * d, 1.0, &mut rng)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| v * [0.1, 1.0, 30.0][(i / d) % 3])
+                .collect();
+            for (skip, last) in [(false, Mode::Eval), (true, Mode::Train)] {
+                let (l_ref, g_ref) = candle_path(&enc, &head, &x, d, last);
+                let mut l0 = vec![0f32; rows];
+                net.logit0(&x, skip, &mut l0, &mut ws);
+                assert_close(&l0, &l_ref, 1e-5, "logit");
+                // the gradient, through a step of size 1 from x = 0 … read it off chunk by chunk
+                let mut grads = Vec::new();
+                let mut ls = Vec::new();
+                for xc in x.chunks(CHUNK * d) {
+                    let r = xc.len() / d;
+                    let mut lc = vec![0f32; r];
+                    net.chunk(&mut ws, xc, skip, &mut lc, true);
+                    grads.extend_from_slice(&ws.grad[..r * d]);
+                    ls.extend(lc);
+                }
+                assert_close(&ls, &l_ref, 1e-5, "logit with gradient");
+                assert_close(&grads, &g_ref, 1e-4, "input gradient");
+            }
+        }
+    }
+
+    #[test]
+    fn an_odin_step_moves_every_input_by_the_step_along_the_signs() {
+        let d = 11;
+        let (enc, head) = model(d, 2);
+        let net = FrozenNet::new(&enc, &head).unwrap();
+        let mut ws = net.workspace();
+        let rows = 70;
+        let x = randn(rows * d, 2.0, &mut SplitMix64::new(3));
+        let (l_ref, g_ref) = candle_path(&enc, &head, &x, d, Mode::Eval);
+        let mut xt = x.clone();
+        net.odin_step(&mut xt, false, 0.25, &mut ws);
+        let mut checked = 0;
+        for i in 0..rows {
+            for j in 0..d {
+                let g = g_ref[i * d + j];
+                // where the gradient is ~0 its sign is rounding; skip those
+                if g.abs() < 1e-5 {
+                    continue;
+                }
+                let want = 0.25 * l_ref[i].signum() * g.signum();
+                assert_eq!(xt[i * d + j], x[i * d + j] + want, "row {i} feature {j}");
+                checked += 1;
+            }
+        }
+        assert!(checked > rows * d / 2);
+    }
+
+    #[test]
+    fn the_exp_approximation_is_within_2_ulp_on_its_range() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -(i as f32) * 4.35e-4; // 0 … −87
+            let (a, b) = (exp(x) as f64, (x as f64).exp());
+            worst = worst.max((a - b).abs() / b);
+        }
+        assert!(worst < 2.5e-7, "relative error {worst}");
+        assert_eq!(exp(-1000.0), exp(-87.0));
+    }
+}
