@@ -16,9 +16,9 @@ use crate::data::FamilyId;
 use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
-    bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, pcgrad, sign_pm1, Adam,
-    AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, Mode, Params, Track,
-    FROZEN_CHUNK,
+    bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, pcgrad,
+    sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, Mode, Params,
+    Track,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -48,6 +48,9 @@ pub struct MetaLearner {
     tau: f64,
     /// Dropout, drop-path and batch draws.
     rng: std::cell::RefCell<SplitMix64>,
+    /// Buffers of the frozen-weight path, one per thread, kept between calls (allocating and
+    /// zeroing them per call cost ~10 % of an outer step).
+    frozen_ws: std::cell::RefCell<Vec<FrozenWorkspace>>,
 }
 
 /// The optimisers of one fit (see [`MetaLearner::optimisers`]).
@@ -167,6 +170,7 @@ impl MetaLearner {
             device: device.clone(),
             tau: 0.5,
             rng: std::cell::RefCell::new(rng),
+            frozen_ws: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -242,7 +246,9 @@ impl MetaLearner {
         if let Some(net) = self.frozen()? {
             let (n, d) = x.dims2()?;
             let x0 = x.flatten_all()?.to_vec1::<f32>()?;
-            let xt = self.odin_rows(&net, &mut net.workspace(), &x0, steps, eps, pull_back, last);
+            let xt = self.with_workspaces(&net, |ws| {
+                self.odin_rows(&net, ws, &x0, steps, eps, pull_back, last)
+            });
             return Ok(Tensor::from_vec(xt, (n, d), &self.device)?);
         }
         let steps = steps.max(1);
@@ -270,6 +276,22 @@ impl MetaLearner {
         }
     }
 
+    /// Runs `f` with this model's frozen-path buffers (one per thread; made on first use).
+    fn with_workspaces<T>(
+        &self,
+        net: &FrozenNet,
+        f: impl FnOnce(&mut [FrozenWorkspace]) -> T,
+    ) -> T {
+        let mut ws = std::mem::take(&mut *self.frozen_ws.borrow_mut());
+        let n = frozen_threads();
+        if ws.len() != n || !ws.iter().all(|w| w.fits(net)) {
+            ws = net.workspaces(n);
+        }
+        let out = f(&mut ws);
+        *self.frozen_ws.borrow_mut() = ws;
+        out
+    }
+
     /// Whether a forward pass with the last encoder block in mode `last` drops that block: the
     /// same draw from the model's generator as `ResBlock::forward_t` makes.
     fn drops_last_block(&self, last: Mode) -> bool {
@@ -286,7 +308,7 @@ impl MetaLearner {
     fn odin_rows(
         &self,
         net: &FrozenNet,
-        ws: &mut FrozenWorkspace,
+        ws: &mut [FrozenWorkspace],
         x0: &[f32],
         steps: usize,
         eps: f64,
@@ -321,7 +343,7 @@ impl MetaLearner {
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
         let mut l0 = vec![0f32; n];
         let skip = self.drops_last_block(last);
-        net.logit0(&xv, skip, &mut l0, &mut net.workspace());
+        self.with_workspaces(&net, |ws| net.logit0(&xv, skip, &mut l0, ws));
         Ok(Tensor::from_vec(l0, n, &self.device)?)
     }
 
@@ -330,23 +352,19 @@ impl MetaLearner {
         let mut out = Vec::with_capacity(x.len() / self.d);
         let t = self.temperature()?;
         if let Some(net) = self.frozen()? {
-            let mut ws = net.workspace();
-            let mut l0 = vec![0f32; FROZEN_CHUNK];
-            for chunk in x.chunks(FROZEN_CHUNK * self.d) {
-                let n = chunk.len() / self.d;
-                let p = &self.p;
-                let xs = self.odin_rows(
-                    &net,
-                    &mut ws,
-                    chunk,
-                    p.odin_steps_eval,
-                    p.epsilon,
-                    true,
-                    Mode::Eval,
-                );
-                net.logit0(&xs, false, &mut l0[..n], &mut ws);
-                out.extend(l0[..n].iter().map(|&v| v as f64 / t));
-            }
+            let p = &self.p;
+            let steps = if p.epsilon > 0.0 {
+                p.odin_steps_eval.max(1)
+            } else {
+                0
+            };
+            let step = (p.odin_sign as f64 * p.epsilon / p.odin_steps_eval.max(1) as f64) as f32;
+            let (keep, back) = ((1.0 - PULL_BACK) as f32, PULL_BACK as f32);
+            let mut l0 = vec![0f32; x.len() / self.d];
+            self.with_workspaces(&net, |ws| {
+                net.odin_logit0(x, steps, step, keep, back, &mut l0, ws)
+            });
+            out.extend(l0.iter().map(|&v| v as f64 / t));
             return Ok(out);
         }
         for chunk in x.chunks(2048 * self.d) {
@@ -370,23 +388,31 @@ impl MetaLearner {
     /// scores in pool order (normals, then each family's anomalies) for reuse.
     fn checkpoint_scores(&self, pools: &CheckpointPools) -> R<Checkpoint> {
         let mut families = Vec::with_capacity(pools.families.len());
-        let (sn, zn) = self.score_block(&pools.normals)?;
-        let mut all = sn.clone();
+        // All rows in one call (rows are scored independently): one weight snapshot, and blocks
+        // large enough to keep every thread busy.
+        let mut rows = pools.normals.clone();
+        for (_, anomalies) in &pools.families {
+            rows.extend_from_slice(anomalies);
+        }
+        let (all, z_all) = self.score_block(&rows)?;
+        let n_normals = pools.normals.len() / self.d;
+        let (sn, zn) = (&all[..n_normals], &z_all[..n_normals]);
+        let mut off = n_normals;
         for (f, anomalies) in &pools.families {
             let m = anomalies.len() / self.d;
             if m == 0 {
                 continue;
             }
-            let (sa, za) = self.score_block(anomalies)?;
+            let (sa, za) = (&all[off..off + m], &z_all[off..off + m]);
+            off += m;
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
             let mut scores = sn[..m].to_vec();
-            scores.extend(&sa);
-            all.extend(&sa);
+            scores.extend(sa);
             let mut labels = vec![0u8; m];
             labels.extend(std::iter::repeat_n(1u8, m));
             families.push(FamilyScores {
                 family: *f,
-                margin: mean(&zn[..m]) - mean(&za),
+                margin: mean(&zn[..m]) - mean(za),
                 scores,
                 labels,
             });

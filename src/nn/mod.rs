@@ -8,7 +8,7 @@ mod layers;
 mod optim;
 mod pcgrad;
 
-pub use frozen::{FrozenNet, Workspace as FrozenWorkspace, CHUNK as FROZEN_CHUNK};
+pub use frozen::{threads as frozen_threads, FrozenNet, Workspace as FrozenWorkspace};
 pub use layers::{
     bce_with_logit_targets, bce_with_logits, sign_pm1, Decoder, Encoder, Head, LayerNorm, Linear,
     Mode, ResBlock, Track,
