@@ -17,8 +17,8 @@ use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
     bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, pcgrad,
-    sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, Mode, Params,
-    Track,
+    sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, InnerNet, Mode,
+    Params, Track,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -541,6 +541,9 @@ impl MetaLearner {
         episode: usize,
     ) -> R<InnerStep> {
         let p = &self.p;
+        if self.device.is_cpu() {
+            return self.inner_step_cpu(opt, x, target, lr, episode);
+        }
         let track = if p.pretrain_epochs > 0 {
             Track::LastBlock
         } else {
@@ -569,6 +572,58 @@ impl MetaLearner {
         clip_grad_norm(&mut grads, p.clip_norm)?;
         opt.inner.step(&grads, lr)?;
         Ok(InnerStep { loss: lv, grads })
+    }
+
+    /// [`MetaLearner::inner_step`] through the graph-free CPU pass ([`InnerNet`]): same draws,
+    /// same loss, gradients to float rounding; clipping and AdamW as there.
+    fn inner_step_cpu(
+        &self,
+        opt: &mut Optimisers,
+        x: &Tensor,
+        target: Option<Vec<f32>>,
+        lr: f64,
+        episode: usize,
+    ) -> R<InnerStep> {
+        let p = &self.p;
+        let net = InnerNet::new(&self.enc, &self.head, &self.dec)?;
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
+        let pass = {
+            let mut rng = self.rng.borrow_mut();
+            net.pass(&xv, target.as_deref(), p.lambda_rec, &mut rng)?
+        };
+        Self::check_loss(pass.loss, episode, "inner")?;
+        let by_name: HashMap<&str, &Var> = self
+            .params
+            .vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect();
+        let mut grads = HashMap::with_capacity(opt.inner_vars.len());
+        for (name, g) in pass.grads {
+            let Some(var) = by_name.get(name.as_str()) else {
+                return Err(DetectError::Other(format!(
+                    "inner pass: no parameter {name}"
+                )));
+            };
+            let id = var.as_tensor().id();
+            if opt.inner_vars.iter().any(|v| v.as_tensor().id() == id) {
+                let t = Tensor::from_vec(g, var.as_tensor().shape(), &self.device)?;
+                grads.insert(id, t);
+            }
+        }
+        if grads.len() != opt.inner_vars.len() {
+            return Err(DetectError::Other(format!(
+                "inner pass: {} of {} gradients",
+                grads.len(),
+                opt.inner_vars.len()
+            )));
+        }
+        clip_grad_norm(&mut grads, p.clip_norm)?;
+        opt.inner.step(&grads, lr)?;
+        Ok(InnerStep {
+            loss: pass.loss,
+            grads,
+        })
     }
 
     /// Stage 0 (spec §1.8): the encoder and decoder pre-trained as an autoencoder (MSE) on the

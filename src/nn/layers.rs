@@ -189,8 +189,8 @@ pub struct Encoder {
     pub(crate) input: Linear,
     pub blocks: Vec<ResBlock>,
     pub(crate) output: Linear,
-    dropout: f64,
-    feature_dropout: f64,
+    pub(crate) dropout: f64,
+    pub(crate) feature_dropout: f64,
 }
 
 impl Encoder {
@@ -299,9 +299,9 @@ impl Head {
 /// Decoder for the reconstruction term: `Linear(Z→H)`, GELU, ResBlocks (no drop-path), `Linear(H→D)`.
 #[derive(Debug, Clone)]
 pub struct Decoder {
-    input: Linear,
-    blocks: Vec<ResBlock>,
-    output: Linear,
+    pub(crate) input: Linear,
+    pub(crate) blocks: Vec<ResBlock>,
+    pub(crate) output: Linear,
 }
 
 impl Decoder {

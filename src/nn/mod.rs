@@ -7,6 +7,7 @@ mod fused;
 mod layers;
 mod optim;
 mod pcgrad;
+mod train;
 
 pub use frozen::{threads as frozen_threads, FrozenNet, Workspace as FrozenWorkspace};
 pub use layers::{
@@ -15,6 +16,7 @@ pub use layers::{
 };
 pub use optim::{clip_grad_norm, cosine_lr, Adam, AdamConfig};
 pub use pcgrad::{pcgrad, pcgrad_ordered, PcgradStats};
+pub use train::{InnerNet, InnerPass};
 
 use candle_core::{Device, Var};
 
