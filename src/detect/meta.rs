@@ -18,7 +18,7 @@ use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
     bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, pcgrad,
     sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, InnerNet, Mode,
-    Params, Track,
+    OuterAct, OuterNet, Params, Track,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -726,43 +726,48 @@ impl MetaLearner {
         let xs = self.odin_t(b.x, p.odin_steps_train, p.epsilon, false, Mode::Train)?;
         let xs_a = xs.clone();
         let t = self.temperature()?;
-        // record gradients for the head and (lightly unfrozen) last block only
-        let tr = if p.unfreeze_last_block {
-            Track::LastBlock
+        let (losses, flat) = if self.device.is_cpu() {
+            self.pass_a_cpu(b, &xs, &task_fams, &opt.shared, t, episode)?
         } else {
-            Track::Nothing
-        };
-        let z = (self.logit0_t(&xs, Mode::Eval, Mode::Train, tr, true)? / t)?;
-        let x_id = b.x.index_select(&index(None, 0)?, 0)?;
-        let l_in = bce_with_logits(
-            &self.logit0_t(&x_id, Mode::Eval, Mode::Train, tr, true)?,
-            1.0,
-        )?;
-        let mut task_losses: Vec<Tensor> = vec![l_in];
-        match p.pcgrad {
-            PcgradTasks::TwoTasks => task_losses.push(family_loss(&z, None)?),
-            PcgradTasks::PerFamily | PcgradTasks::Off => {
-                for f in &task_fams {
-                    task_losses.push(family_loss(&z, Some(*f))?);
+            // record gradients for the head and (lightly unfrozen) last block only
+            let tr = if p.unfreeze_last_block {
+                Track::LastBlock
+            } else {
+                Track::Nothing
+            };
+            let z = (self.logit0_t(&xs, Mode::Eval, Mode::Train, tr, true)? / t)?;
+            let x_id = b.x.index_select(&index(None, 0)?, 0)?;
+            let l_in = bce_with_logits(
+                &self.logit0_t(&x_id, Mode::Eval, Mode::Train, tr, true)?,
+                1.0,
+            )?;
+            let mut task_losses: Vec<Tensor> = vec![l_in];
+            match p.pcgrad {
+                PcgradTasks::TwoTasks => task_losses.push(family_loss(&z, None)?),
+                PcgradTasks::PerFamily | PcgradTasks::Off => {
+                    for f in &task_fams {
+                        task_losses.push(family_loss(&z, Some(*f))?);
+                    }
                 }
             }
-        }
-        let mut losses = Vec::with_capacity(task_losses.len());
-        for l in &task_losses {
-            losses.push(l.to_scalar::<f32>()? as f64);
-        }
-        let loss: f64 = losses.iter().sum();
-        Self::check_loss(loss, episode, "outer")?;
-        let mut flat: Vec<Vec<f32>> = Vec::with_capacity(task_losses.len());
-        for l in &task_losses {
-            let g = self.grads_of(l, &opt.shared)?;
-            let mut v = Vec::new();
-            // `grads_of` returns an entry for every variable it was given.
-            for var in &opt.shared {
-                v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
+            let mut losses = Vec::with_capacity(task_losses.len());
+            for l in &task_losses {
+                losses.push(l.to_scalar::<f32>()? as f64);
             }
-            flat.push(v);
-        }
+            Self::check_loss(losses.iter().sum(), episode, "outer")?;
+            let mut flat: Vec<Vec<f32>> = Vec::with_capacity(task_losses.len());
+            for l in &task_losses {
+                let g = self.grads_of(l, &opt.shared)?;
+                let mut v = Vec::new();
+                // `grads_of` returns an entry for every variable it was given.
+                for var in &opt.shared {
+                    v.extend(g[&var.as_tensor().id()].flatten_all()?.to_vec1::<f32>()?);
+                }
+                flat.push(v);
+            }
+            (losses, flat)
+        };
+        let loss: f64 = losses.iter().sum();
         let mut pcgrad_out = None;
         let combined = if p.pcgrad == PcgradTasks::Off {
             let mut sum = vec![0f32; flat[0].len()];
@@ -826,6 +831,116 @@ impl MetaLearner {
             pcgrad: pcgrad_out,
             perturbed: xs_a,
         })
+    }
+
+    /// Pass A of the outer step through the graph-free CPU path ([`OuterNet`]): the task losses
+    /// (inner consistency first, then the families' or the pooled one, as the candle path) and
+    /// each task's gradient for the shared parameters, flattened in `shared` order. Same draws
+    /// (drop-path of the last block for the perturbed batch, then for the ID rows).
+    fn pass_a_cpu(
+        &self,
+        b: &OuterBatch,
+        xs: &Tensor,
+        task_fams: &[FamilyId],
+        shared: &[Var],
+        t: f64,
+        episode: usize,
+    ) -> R<(Vec<f64>, Vec<Vec<f32>>)> {
+        let p = &self.p;
+        let (labels, fams, d) = (b.labels, b.fams, self.d);
+        let net = OuterNet::new(&self.enc, &self.head)?;
+        let act = net.forward(
+            &xs.flatten_all()?.to_vec1::<f32>()?,
+            self.drops_last_block(Mode::Train),
+        )?;
+        let inv_t = (1.0 / t) as f32;
+        let z: Vec<f32> = act.l0.iter().map(|&l| l * inv_t).collect();
+        let xv = b.x.flatten_all()?.to_vec1::<f32>()?;
+        let x_id: Vec<f32> = xv
+            .chunks_exact(d)
+            .zip(labels)
+            .filter(|(_, &l)| l == 0)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        let act_id = net.forward(&x_id, self.drops_last_block(Mode::Train))?;
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        // softplus(−v) = BCE(v, 1); softplus(v) = BCE(v, 0)
+        let softplus = |v: f64| v.max(0.0) + (-v.abs()).exp().ln_1p();
+        // tasks as (loss, which pass, dloss/dℓ₀ per row of that pass)
+        let mut tasks: Vec<(f64, &OuterAct, Vec<f32>)> = Vec::new();
+        let n_id = act_id.l0.len() as f64;
+        let mut l_in = 0.0;
+        let mut d_in = vec![0f32; act_id.l0.len()];
+        for (g, &l) in d_in.iter_mut().zip(&act_id.l0) {
+            let l = l as f64;
+            l_in += softplus(-l) / n_id;
+            *g = ((sigmoid(l) - 1.0) / n_id) as f32;
+        }
+        tasks.push((l_in, &act_id, d_in));
+        let family_task = |f: Option<FamilyId>| -> (f64, Vec<f32>) {
+            let sel = |l: u8| -> Vec<usize> {
+                (0..labels.len())
+                    .filter(|&i| labels[i] == l && f.is_none_or(|f| fams[i] == f))
+                    .collect()
+            };
+            let (ids, oods) = (sel(0), sel(1));
+            let (ni, no) = (ids.len() as f64, oods.len() as f64);
+            let mean =
+                |ix: &[usize]| ix.iter().map(|&i| z[i] as f64).sum::<f64>() / ix.len() as f64;
+            let gap = mean(&ids) - mean(&oods);
+            let active = p.margin - gap > 0.0;
+            let mut loss = p.alpha_margin * (p.margin - gap).max(0.0);
+            let mut dl0 = vec![0f32; labels.len()];
+            let hinge = if active { p.alpha_margin } else { 0.0 };
+            for &i in &ids {
+                let zi = z[i] as f64;
+                loss += softplus(-zi) / ni;
+                dl0[i] = (((sigmoid(zi) - 1.0) / ni - hinge / ni) / t) as f32;
+            }
+            for &i in &oods {
+                let zo = z[i] as f64;
+                loss += softplus(zo) / no;
+                dl0[i] = ((sigmoid(zo) / no + hinge / no) / t) as f32;
+            }
+            (loss, dl0)
+        };
+        match p.pcgrad {
+            PcgradTasks::TwoTasks => {
+                let (l, g) = family_task(None);
+                tasks.push((l, &act, g));
+            }
+            PcgradTasks::PerFamily | PcgradTasks::Off => {
+                for f in task_fams {
+                    let (l, g) = family_task(Some(*f));
+                    tasks.push((l, &act, g));
+                }
+            }
+        }
+        let losses: Vec<f64> = tasks.iter().map(|t| t.0).collect();
+        Self::check_loss(losses.iter().sum(), episode, "outer")?;
+        let names: HashMap<TensorId, &str> = self
+            .params
+            .vars
+            .iter()
+            .map(|(n, v)| (v.as_tensor().id(), n.as_str()))
+            .collect();
+        let mut flat = Vec::with_capacity(tasks.len());
+        for (_, a, dl0) in &tasks {
+            let mut by_name: HashMap<String, Vec<f32>> =
+                net.backward(a, dl0)?.into_iter().collect();
+            let mut v = Vec::new();
+            for var in shared {
+                let g = names
+                    .get(&var.as_tensor().id())
+                    .and_then(|n| by_name.remove(*n))
+                    .ok_or_else(|| {
+                        DetectError::Other("outer pass: a shared parameter has no gradient".into())
+                    })?;
+                v.extend(g);
+            }
+            flat.push(v);
+        }
+        Ok((losses, flat))
     }
 
     fn grads_of(&self, loss: &Tensor, vars: &[Var]) -> R<HashMap<TensorId, Tensor>> {

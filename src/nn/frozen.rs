@@ -394,6 +394,9 @@ impl FrozenNet {
     /// The passes themselves. Inlined into the feature-specific copies above so that the
     /// element-wise loops vectorise for each; the arithmetic (no fused multiply-add is formed
     /// without `mul_add`) and so the results are the same in every copy.
+    /// The passes themselves. Inlined into the feature-specific copies above so that the
+    /// element-wise loops vectorise for each; no fused multiply-add is formed without
+    /// `mul_add`, so the results are the same in every copy.
     #[inline(always)]
     fn chunk_body(
         &self,

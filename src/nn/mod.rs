@@ -16,7 +16,7 @@ pub use layers::{
 };
 pub use optim::{clip_grad_norm, cosine_lr, Adam, AdamConfig};
 pub use pcgrad::{pcgrad, pcgrad_ordered, PcgradStats};
-pub use train::{InnerNet, InnerPass};
+pub use train::{InnerNet, InnerPass, OuterAct, OuterNet};
 
 use candle_core::{Device, Var};
 

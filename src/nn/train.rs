@@ -325,6 +325,193 @@ impl InnerNet {
     }
 }
 
+/// A snapshot of the encoder and head weights for the outer stage's pass A: the encoder in eval
+/// mode up to its last block, the last block in train mode (drop-path), output layer and head;
+/// gradients for the parameters the outer stage trains (last block and head) of any weighting
+/// of the normal logits.
+pub struct OuterNet {
+    enc_in: Lin,
+    blocks: Vec<Blk>,
+    enc_out: Lin,
+    head_ln: Ln,
+    head_out: Lin,
+}
+
+/// What [`OuterNet::forward`] keeps for [`OuterNet::backward`].
+pub struct OuterAct {
+    rows: usize,
+    /// ℓ₀ of every row.
+    pub l0: Vec<f32>,
+    last: Option<BlkAct>,
+    v: Vec<f32>,
+    xhat_h: Vec<f32>,
+    rstd_h: Vec<f32>,
+    dgv: Vec<f32>,
+}
+
+impl OuterNet {
+    /// Copies the current weights.
+    pub fn new(enc: &Encoder, head: &Head) -> Result<Self> {
+        let net = OuterNet {
+            enc_in: Lin::of(&enc.input)?,
+            blocks: enc
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Blk::of(b, format!("enc.block{i}")))
+                .collect::<Result<_>>()?,
+            enc_out: Lin::of(&enc.output)?,
+            head_ln: Ln::of(&head.ln)?,
+            head_out: Lin::of(&head.out)?,
+        };
+        let h = net.enc_in.d_out;
+        let square = net
+            .blocks
+            .iter()
+            .all(|b| b.l1.d_in == h && b.l1.d_out == h && b.l2.d_in == h && b.l2.d_out == h);
+        if !square
+            || net.enc_out.d_in != h
+            || net.head_out.d_in != net.enc_out.d_out
+            || net.head_out.d_out != 2
+        {
+            bail!("outer net: layer sizes do not fit together");
+        }
+        Ok(net)
+    }
+
+    /// Forward pass of the rows `x`; with `skip_last` the last block is dropped (drop-path).
+    pub fn forward(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
+        let _flush = FlushDenormals::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for (checked above).
+                return unsafe { self.forward_avx512(x, skip_last) };
+            }
+        }
+        self.forward_body(x, skip_last)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn forward_avx512(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
+        self.forward_body(x, skip_last)
+    }
+
+    #[inline(always)]
+    fn forward_body(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
+        let d = self.enc_in.d_in;
+        let (h, z) = (self.enc_in.d_out, self.enc_out.d_out);
+        let rows = x.len() / d.max(1);
+        if x.len() != rows * d {
+            bail!("outer net: {} values for rows of {d}", x.len());
+        }
+        let mut hcur = vec![0f32; rows * h];
+        affine(&mut hcur, x, &self.enc_in, rows);
+        gelu(&mut hcur, None);
+        let n = self.blocks.len();
+        for b in &self.blocks[..n.saturating_sub(1)] {
+            block_forward(b, &mut hcur, rows, h);
+        }
+        let last = match self.blocks.last() {
+            Some(b) if !skip_last => Some(block_forward(b, &mut hcur, rows, h)),
+            _ => None,
+        };
+        let mut zb = vec![0f32; rows * z];
+        affine(&mut zb, &hcur, &self.enc_out, rows);
+        let (mut v, mut xhat_h, mut rstd_h, mut dgv) = (
+            vec![0f32; rows * z],
+            vec![0f32; rows * z],
+            vec![0f32; rows],
+            vec![0f32; rows * z],
+        );
+        layer_norm(
+            &zb,
+            &mut v,
+            z,
+            &self.head_ln,
+            Some((&mut xhat_h, &mut rstd_h)),
+        );
+        gelu(&mut v, Some(&mut dgv));
+        let mut logits = vec![0f32; rows * 2];
+        affine(&mut logits, &v, &self.head_out, rows);
+        Ok(OuterAct {
+            rows,
+            l0: logits.chunks_exact(2).map(|l| l[0]).collect(),
+            last,
+            v,
+            xhat_h,
+            rstd_h,
+            dgv,
+        })
+    }
+
+    /// Gradients of `Σ_r dl0[r]·ℓ₀[r]` for the head's and the last block's parameters (named
+    /// like the model's; the last block's are zero when it was dropped).
+    pub fn backward(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
+        let _flush = FlushDenormals::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for (checked above).
+                return unsafe { self.backward_avx512(act, dl0) };
+            }
+        }
+        self.backward_body(act, dl0)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn backward_avx512(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
+        self.backward_body(act, dl0)
+    }
+
+    #[inline(always)]
+    fn backward_body(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
+        let rows = act.rows;
+        if dl0.len() != rows {
+            bail!("outer net: {} weights for {rows} rows", dl0.len());
+        }
+        let (h, z) = (self.enc_in.d_out, self.enc_out.d_out);
+        let mut grads = Vec::new();
+        let mut dlogits = vec![0f32; rows * 2];
+        for (o, &g) in dlogits.chunks_exact_mut(2).zip(dl0) {
+            o[0] = g;
+        }
+        linear_backward(
+            &mut grads,
+            "head.out",
+            &self.head_out,
+            &act.v,
+            &dlogits,
+            rows,
+        );
+        let mut dv = vec![0f32; rows * z];
+        for ((row, dg), &g) in dv.chunks_exact_mut(z).zip(act.dgv.chunks_exact(z)).zip(dl0) {
+            for ((o, &dgj), w) in row.iter_mut().zip(dg).zip(self.head_out.w.chunks_exact(2)) {
+                *o = g * w[0] * dgj;
+            }
+        }
+        let mut dz = vec![0f32; rows * z];
+        layer_norm_backward_params(
+            &mut grads,
+            "head.ln",
+            &dv,
+            &self.head_ln,
+            &act.xhat_h,
+            &act.rstd_h,
+            &mut dz,
+            z,
+        );
+        if let Some(b) = self.blocks.last() {
+            let mut dh = vec![0f32; rows * h];
+            matmul_wt(&mut dh, &dz, &self.enc_out, rows, 1.0);
+            block_backward(&mut grads, b, act.last.as_ref(), &mut dh, rows, h);
+        }
+        Ok(grads)
+    }
+}
+
 /// `h ← h + 0.5·W₂·GELU(LN₂(W₁·GELU(LN₁(h))))`, keeping what the backward pass needs.
 #[inline(always)]
 fn block_forward(b: &Blk, h: &mut [f32], rows: usize, w: usize) -> BlkAct {
@@ -575,6 +762,66 @@ mod tests {
                         (a - b).abs() <= 2e-4 * scale,
                         "{name}[{i}]: {a} vs {b} (scale {scale})"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn outer_gradients_match_candles_graph() {
+        let dev = Device::Cpu;
+        let d = 9;
+        // drop-path 1: "train mode" always drops the last block; eval mode never does
+        for (last, skip) in [(Mode::Eval, false), (Mode::Train, true)] {
+            let mut init = SplitMix64::new(4);
+            let mut p = Params::default();
+            let enc = Encoder::new(&mut p, d, 24, 3, 12, 0.3, 1.0, 0.2, &mut init, &dev).unwrap();
+            let head = Head::new(&mut p, 12, &mut init, &dev).unwrap();
+            let rows = 40;
+            let x = randn(rows * d, 1.5, &mut init);
+            let w = randn(rows, 1.0, &mut init);
+            // candle: Σ w·ℓ₀ with the encoder in eval mode and its last block in mode `last`
+            let xt = Tensor::from_slice(&x, (rows, d), &dev).unwrap();
+            let mut rng = SplitMix64::new(0);
+            let z = enc
+                .forward_t(&xt, Mode::Eval, last, Track::LastBlock, &mut rng)
+                .unwrap();
+            let l0 = head
+                .forward(&z)
+                .unwrap()
+                .narrow(1, 0, 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap();
+            let wt = Tensor::from_slice(&w, rows, &dev).unwrap();
+            let g = (l0.clone() * wt)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let net = OuterNet::new(&enc, &head).unwrap();
+            let act = net.forward(&x, skip).unwrap();
+            let l_ref: Vec<f32> = l0.to_vec1().unwrap();
+            for (a, b) in act.l0.iter().zip(&l_ref) {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "ℓ₀ {a} vs {b}");
+            }
+            let grads = net.backward(&act, &w).unwrap();
+            // the head and the last block, nothing else
+            assert_eq!(grads.len(), 4 + 8);
+            for (name, got) in &grads {
+                let var = &p.vars.iter().find(|(n, _)| n == name).unwrap().1;
+                let want: Vec<f32> = match g.get(var.as_tensor()) {
+                    Some(t) => t.flatten_all().unwrap().to_vec1().unwrap(),
+                    None => vec![0.0; got.len()],
+                };
+                assert!(
+                    name.starts_with("head.") || name.starts_with("enc.block2."),
+                    "{name}"
+                );
+                let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 2e-4 * scale, "{name}: {a} vs {b}");
                 }
             }
         }
