@@ -280,7 +280,7 @@ impl MetaLearner {
     fn with_workspaces<T>(
         &self,
         net: &FrozenNet,
-        f: impl FnOnce(&mut [FrozenWorkspace]) -> T,
+        f: impl FnOnce(&mut Vec<FrozenWorkspace>) -> T,
     ) -> T {
         let mut ws = std::mem::take(&mut *self.frozen_ws.borrow_mut());
         let n = frozen_threads();
@@ -308,7 +308,7 @@ impl MetaLearner {
     fn odin_rows(
         &self,
         net: &FrozenNet,
-        ws: &mut [FrozenWorkspace],
+        ws: &mut Vec<FrozenWorkspace>,
         x0: &[f32],
         steps: usize,
         eps: f64,

@@ -5,9 +5,9 @@
 //! *input* through encoder and head with all weights held fixed. Through candle that is ~60
 //! tensor ops each way, every one allocating its result, plus the autograd bookkeeping; profiled,
 //! the matrix products were a quarter of the time. Here the same maths runs over row blocks of
-//! [`CHUNK`] or [`EVAL_CHUNK`] rows in preallocated buffers ([`Workspace`]), with the products on the `gemm` crate
-//! (what candle itself calls) and the element-wise passes compiled for the CPU's vector width.
-//! Weight gradients are never formed.
+//! [`CHUNK`] or [`EVAL_CHUNK`] rows in preallocated buffers ([`Workspace`]), on every core, with
+//! the products on the `gemm` crate (what candle itself calls) and the element-wise passes
+//! compiled for the CPU's vector width. Weight gradients are never formed.
 //!
 //! The maths is that of [`super::layers`] (and of the PyTorch reference): pre-norm residual
 //! blocks `x + 0.5·W₂·GELU(LN₂(W₁·GELU(LN₁(x))))`, GELU in erf form, layer norm with biased
@@ -43,9 +43,10 @@ pub fn threads() -> usize {
 type Part<'a, X, Y> = Option<(&'a mut [X], &'a mut [Y], &'a mut Workspace)>;
 
 /// Runs `f` on the parts of `x` (rows of width `d`) and `y` (rows of width `dy`), one part per
-/// workspace, each part a run of whole `chunk`-row blocks: the first on this thread, the others on named
-/// scoped threads. A part whose thread has not taken it by the time this thread is done (or
-/// could not be started) runs here, so every part runs exactly once.
+/// workspace, each part a run of whole
+/// `chunk`-row blocks: the first on this thread, the others on named scoped threads. A part
+/// whose thread has not taken it by the time this thread is done (or could not be started) runs
+/// here, so every part runs exactly once.
 fn split<X, Y, F>(
     x: &mut [X],
     d: usize,
@@ -63,6 +64,7 @@ fn split<X, Y, F>(
     let chunks = rows.div_ceil(chunk);
     let parts = ws.len().clamp(1, chunks.max(1));
     if parts == 1 {
+        // `ws` is never empty: the public callers top it up to one workspace first.
         if let Some(w) = ws.first_mut() {
             f(x, y, w);
         }
@@ -272,7 +274,8 @@ impl FrozenNet {
 
     /// ℓ₀ of every row of `x` (rows × D) into `l0`, one thread per workspace; with `skip_last`
     /// the last residual block is dropped (drop-path).
-    pub fn logit0(&self, x: &[f32], skip_last: bool, l0: &mut [f32], ws: &mut [Workspace]) {
+    pub fn logit0(&self, x: &[f32], skip_last: bool, l0: &mut [f32], ws: &mut Vec<Workspace>) {
+        self.top_up(ws);
         let d = self.d();
         // `split` hands out mutable parts; the input is only read
         let mut rows: Vec<&[f32]> = x.chunks(d.max(1)).collect();
@@ -286,7 +289,8 @@ impl FrozenNet {
 
     /// One ODIN step in place, one thread per workspace:
     /// `x ← x + step · sgn(ℓ₀(x)) · sgn(∇ₓ ℓ₀(x))` with sgn(0) = +1.
-    pub fn odin_step(&self, x: &mut [f32], skip_last: bool, step: f32, ws: &mut [Workspace]) {
+    pub fn odin_step(&self, x: &mut [f32], skip_last: bool, step: f32, ws: &mut Vec<Workspace>) {
+        self.top_up(ws);
         let d = self.d();
         // no per-row output: a zero-sized one to split alongside
         let mut none = vec![(); x.len().checked_div(d).unwrap_or(0)];
@@ -308,8 +312,9 @@ impl FrozenNet {
         keep: f32,
         back: f32,
         l0: &mut [f32],
-        ws: &mut [Workspace],
+        ws: &mut Vec<Workspace>,
     ) {
+        self.top_up(ws);
         let d = self.d();
         let mut rows: Vec<&[f32]> = x.chunks(d.max(1)).collect();
         split(&mut rows, 1, l0, 1, EVAL_CHUNK, ws, |xp, lp, w| {
@@ -325,6 +330,13 @@ impl FrozenNet {
                 self.chunk(w, &xt, false, lc, false);
             }
         });
+    }
+
+    /// At least one workspace, and all of them made for this net.
+    fn top_up(&self, ws: &mut Vec<Workspace>) {
+        if ws.is_empty() || !ws.iter().all(|w| w.fits(self)) {
+            *ws = self.workspaces(ws.len());
+        }
     }
 
     /// One ODIN step on one chunk of rows.
