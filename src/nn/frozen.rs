@@ -96,6 +96,38 @@ fn split<X, Y, F>(
     });
 }
 
+/// `f(0), …, f(n − 1)` on up to `threads` threads (named scoped threads pulling indices from a
+/// shared counter; this thread takes part, and does all the work if no thread starts). Results
+/// come back in index order, so the thread count changes no result.
+pub(super) fn par_map<T: Send>(threads: usize, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let workers = threads.min(n).saturating_sub(1);
+    if workers == 0 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out: Mutex<Vec<(usize, T)>> = Mutex::new(Vec::with_capacity(n));
+    let work = || loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let v = f(i);
+        out.lock().unwrap_or_else(|e| e.into_inner()).push((i, v));
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            // A thread that does not start leaves its share to the others and to this one.
+            let _ = std::thread::Builder::new()
+                .name("heldout-inner".into())
+                .spawn_scoped(s, work);
+        }
+        work();
+    });
+    let mut v = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, t)| t).collect()
+}
+
 pub(super) struct Ln {
     pub(super) gamma: Vec<f32>,
     pub(super) beta: Vec<f32>,

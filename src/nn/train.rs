@@ -11,8 +11,8 @@
 //! and against the PyTorch reference's in `detect::meta::step_tests`).
 
 use super::frozen::{
-    affine, gelu, gemm_checked, layer_norm, layer_norm_backward, matmul_wt, mul_assign,
-    FlushDenormals, Lin, Ln,
+    affine, gelu, gemm_checked, layer_norm, layer_norm_backward, matmul_wt, mul_assign, par_map,
+    threads, FlushDenormals, Lin, Ln,
 };
 use super::layers::{Decoder, Encoder, Head, ResBlock};
 use crate::rng::SplitMix64;
@@ -65,6 +65,26 @@ pub struct InnerNet {
     feature_dropout: f64,
     dropout: f64,
 }
+
+/// Rows per block of the inner pass: blocks run on all cores and their losses and gradients are
+/// summed in block order, so the number of threads changes no result.
+const INNER_BLOCK: usize = 128;
+
+/// One block of rows of an inner pass, with its masks.
+struct RowBlock<'a> {
+    x: &'a [f32],
+    /// `x` after feature dropout.
+    xin: &'a [f32],
+    y: Option<&'a [f32]>,
+    dmask: Option<&'a [f32]>,
+    /// Drop-path of each encoder block (the same for every row: whole-batch).
+    drops: &'a [bool],
+    total_rows: usize,
+    lambda_rec: f64,
+}
+
+/// A block's BCE sum, squared-error sum and gradients.
+type BlockSums = (f64, f64, Vec<(String, Vec<f32>)>);
 
 /// Loss and gradients of one pass; gradients named like the model's parameters.
 pub struct InnerPass {
@@ -122,64 +142,26 @@ impl InnerNet {
         lambda_rec: f64,
         rng: &mut SplitMix64,
     ) -> Result<InnerPass> {
-        let _flush = FlushDenormals::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for (checked above).
-                return unsafe { self.pass_avx512(x, targets, lambda_rec, rng) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { self.pass_avx2(x, targets, lambda_rec, rng) };
-            }
-        }
-        self.pass_body(x, targets, lambda_rec, rng)
+        self.pass_on(x, targets, lambda_rec, rng, threads())
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    fn pass_avx512(
+    /// [`InnerNet::pass`] on up to `threads` threads.
+    fn pass_on(
         &self,
         x: &[f32],
         targets: Option<&[f32]>,
         lambda_rec: f64,
         rng: &mut SplitMix64,
-    ) -> Result<InnerPass> {
-        self.pass_body(x, targets, lambda_rec, rng)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn pass_avx2(
-        &self,
-        x: &[f32],
-        targets: Option<&[f32]>,
-        lambda_rec: f64,
-        rng: &mut SplitMix64,
-    ) -> Result<InnerPass> {
-        self.pass_body(x, targets, lambda_rec, rng)
-    }
-
-    /// The pass itself, inlined into the feature-specific copies above (as
-    /// `FrozenNet::chunk_body`; the arithmetic is the same in every copy).
-    #[inline(always)]
-    fn pass_body(
-        &self,
-        x: &[f32],
-        targets: Option<&[f32]>,
-        lambda_rec: f64,
-        rng: &mut SplitMix64,
+        threads: usize,
     ) -> Result<InnerPass> {
         let d = self.enc_in.d_in;
-        let (h, z, hd) = (self.enc_in.d_out, self.enc_out.d_out, self.dec_in.d_out);
+        let h = self.enc_in.d_out;
         let rows = x.len() / d.max(1);
         if rows == 0 || x.len() != rows * d || targets.is_some_and(|t| t.len() != rows) {
             bail!("inner net: {} values for rows of {d}", x.len());
         }
-        let zeros = |n: usize| vec![0f32; n];
-
-        // ---- forward: encoder (train mode)
+        // The draws, all of them first and in the candle path's order: the feature-dropout mask
+        // row by row, one drop-path draw per block, the dropout mask.
         let xin: Vec<f32> = if self.feature_dropout > 0.0 {
             let p = self.feature_dropout;
             x.iter()
@@ -188,25 +170,105 @@ impl InnerNet {
         } else {
             x.to_vec()
         };
-        let mut hcur = zeros(rows * h);
-        affine(&mut hcur, &xin, &self.enc_in, rows);
-        let mut dg0 = zeros(rows * h);
-        gelu(&mut hcur, Some(&mut dg0));
-        let mut enc_acts = Vec::with_capacity(self.enc_blocks.len());
-        for b in &self.enc_blocks {
-            if b.drop_path > 0.0 && rng.next_f64() < b.drop_path {
-                enc_acts.push(None);
-            } else {
-                enc_acts.push(Some(block_forward(b, &mut hcur, rows, h)));
-            }
-        }
+        let drops: Vec<bool> = self
+            .enc_blocks
+            .iter()
+            .map(|b| b.drop_path > 0.0 && rng.next_f64() < b.drop_path)
+            .collect();
         let dmask: Option<Vec<f32>> = (self.dropout > 0.0).then(|| {
             let (p, scale) = (self.dropout, (1.0 / (1.0 - self.dropout)) as f32);
             (0..rows * h)
                 .map(|_| if rng.next_f64() < p { 0.0 } else { scale })
                 .collect()
         });
-        if let Some(m) = &dmask {
+        // Row blocks on all cores; losses and gradients summed in block order.
+        let blocks = rows.div_ceil(INNER_BLOCK);
+        let parts = par_map(threads, blocks, |i| {
+            let r = i * INNER_BLOCK..((i + 1) * INNER_BLOCK).min(rows);
+            let rb = RowBlock {
+                x: &x[r.start * d..r.end * d],
+                xin: &xin[r.start * d..r.end * d],
+                y: targets.map(|t| &t[r.clone()]),
+                dmask: dmask.as_ref().map(|m| &m[r.start * h..r.end * h]),
+                drops: &drops,
+                total_rows: rows,
+                lambda_rec,
+            };
+            let _flush = FlushDenormals::new();
+            self.rows_pass(&rb)
+        });
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else {
+            bail!("inner net: no rows");
+        };
+        let (mut bce, mut rec, mut grads) = first;
+        for (b, r, g) in parts {
+            bce += b;
+            rec += r;
+            for ((_, acc), (_, part)) in grads.iter_mut().zip(g) {
+                for (a, v) in acc.iter_mut().zip(part) {
+                    *a += v;
+                }
+            }
+        }
+        let loss = bce / rows as f64 + lambda_rec * rec / (rows * d) as f64;
+        Ok(InnerPass { loss, grads })
+    }
+
+    /// [`InnerNet::rows_body`] compiled for the CPU's vector width.
+    fn rows_pass(&self, rb: &RowBlock) -> BlockSums {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for (checked above).
+                return unsafe { self.rows_avx512(rb) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { self.rows_avx2(rb) };
+            }
+        }
+        self.rows_body(rb)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    fn rows_avx512(&self, rb: &RowBlock) -> BlockSums {
+        self.rows_body(rb)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn rows_avx2(&self, rb: &RowBlock) -> BlockSums {
+        self.rows_body(rb)
+    }
+
+    /// One block of rows, forward and backward with the masks drawn: the sums of its BCE and
+    /// squared-error terms and its share of the gradients (scaled for the whole batch). Inlined
+    /// into the feature-specific copies above (the arithmetic is the same in every copy).
+    #[inline(always)]
+    fn rows_body(&self, rb: &RowBlock) -> BlockSums {
+        let d = self.enc_in.d_in;
+        let (h, z, hd) = (self.enc_in.d_out, self.enc_out.d_out, self.dec_in.d_out);
+        let (x, xin, targets) = (rb.x, rb.xin, rb.y);
+        let rows = x.len() / d.max(1);
+        let zeros = |n: usize| vec![0f32; n];
+
+        // ---- forward: encoder (train mode, masks given)
+        let mut hcur = zeros(rows * h);
+        affine(&mut hcur, xin, &self.enc_in, rows);
+        let mut dg0 = zeros(rows * h);
+        gelu(&mut hcur, Some(&mut dg0));
+        let mut enc_acts = Vec::with_capacity(self.enc_blocks.len());
+        for (b, &dropped) in self.enc_blocks.iter().zip(rb.drops) {
+            if dropped {
+                enc_acts.push(None);
+            } else {
+                enc_acts.push(Some(block_forward(b, &mut hcur, rows, h)));
+            }
+        }
+        let dmask = rb.dmask;
+        if let Some(m) = dmask {
             mul_assign(&mut hcur, m);
         }
         let mut zb = zeros(rows * z);
@@ -243,7 +305,7 @@ impl InnerNet {
         let mut recon = zeros(rows * d);
         affine(&mut recon, &hdec, &self.dec_out, rows);
 
-        // ---- loss: mean BCE on ℓ₀ + λ·mean squared reconstruction error
+        // ---- loss terms: BCE on ℓ₀, squared reconstruction error; gradients of the batch means
         let y = |r: usize| targets.map_or(1.0, |t| t[r]);
         let mut bce = 0f64;
         let mut dl0 = zeros(rows);
@@ -251,12 +313,10 @@ impl InnerNet {
             let l = logits[r * 2] as f64;
             let yr = y(r) as f64;
             bce += l.max(0.0) - l * yr + (-l.abs()).exp().ln_1p();
-            dl0[r] = ((1.0 / (1.0 + (-l).exp()) - yr) / rows as f64) as f32;
+            dl0[r] = ((1.0 / (1.0 + (-l).exp()) - yr) / rb.total_rows as f64) as f32;
         }
-        bce /= rows as f64;
-        let n_rec = (rows * d) as f64;
         let mut rec = 0f64;
-        let c = (2.0 * lambda_rec / n_rec) as f32;
+        let c = (2.0 * rb.lambda_rec / (rb.total_rows * d) as f64) as f32;
         let drecon: Vec<f32> = recon
             .iter()
             .zip(x)
@@ -266,7 +326,6 @@ impl InnerNet {
                 c * e
             })
             .collect();
-        let loss = bce + lambda_rec * rec / n_rec;
 
         // ---- backward
         let mut grads: Vec<(String, Vec<f32>)> = Vec::new();
@@ -313,15 +372,15 @@ impl InnerNet {
         linear_backward(&mut grads, "enc.output", &self.enc_out, &hcur, &dz, rows);
         let mut dh = zeros(rows * h);
         matmul_wt(&mut dh, &dz, &self.enc_out, rows, 1.0);
-        if let Some(m) = &dmask {
+        if let Some(m) = dmask {
             mul_assign(&mut dh, m);
         }
         for (b, act) in self.enc_blocks.iter().zip(&enc_acts).rev() {
             block_backward(&mut grads, b, act.as_ref(), &mut dh, rows, h);
         }
         mul_assign(&mut dh, &dg0);
-        linear_backward(&mut grads, "enc.input", &self.enc_in, &xin, &dh, rows);
-        Ok(InnerPass { loss, grads })
+        linear_backward(&mut grads, "enc.input", &self.enc_in, xin, &dh, rows);
+        (bce, rec, grads)
     }
 }
 
@@ -825,6 +884,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_number_of_threads_changes_no_result() {
+        let dev = Device::Cpu;
+        let d = 11;
+        let mut init = SplitMix64::new(8);
+        let mut p = Params::default();
+        let enc = Encoder::new(&mut p, d, 32, 3, 16, 0.3, 0.2, 0.2, &mut init, &dev).unwrap();
+        let head = Head::new(&mut p, 16, &mut init, &dev).unwrap();
+        let dec = Decoder::new(&mut p, 16, 24, 2, d, &mut init, &dev).unwrap();
+        let net = InnerNet::new(&enc, &head, &dec).unwrap();
+        // four row blocks, the last one short
+        let rows = INNER_BLOCK * 3 + 50;
+        let x = randn(rows * d, 1.0, &mut init);
+        let run = |threads: usize| {
+            let out = net
+                .pass_on(&x, None, 0.1, &mut SplitMix64::new(1), threads)
+                .unwrap();
+            (out.loss, out.grads)
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(4));
     }
 
     #[test]
