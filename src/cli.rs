@@ -400,7 +400,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("  peak RSS MB        {:.0}", t.peak_rss_mb);
             println!(
-                "  threads            {}",
+                "  threads            {} (graph-free passes, HELDOUT_THREADS), {} (candle ops)",
+                crate::nn::frozen_threads(),
                 candle_core::utils::get_num_threads()
             );
             Ok(())

@@ -1018,6 +1018,20 @@ mod tests {
     }
 
     #[test]
+    fn the_vectorised_copy_computes_the_baseline_copys_numbers() {
+        let d = 21;
+        let (enc, head) = model(d, 3);
+        let net = FrozenNet::new(&enc, &head).unwrap();
+        let x = randn(CHUNK * d, 2.0, &mut SplitMix64::new(4));
+        let (mut wa, mut wb) = (net.workspace(), net.workspace());
+        let (mut la, mut lb) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+        net.chunk(&mut wa, &x, false, &mut la, true); // the CPU's widest copy
+        net.chunk_body(&mut wb, &x, false, &mut lb, true); // baseline x86-64
+        assert_eq!(la, lb);
+        assert_eq!(wa.grad, wb.grad);
+    }
+
+    #[test]
     fn the_exp_approximation_is_within_2_ulp_on_its_range() {
         let mut worst = 0f64;
         for i in 0..=200_000 {

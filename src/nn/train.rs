@@ -447,6 +447,10 @@ impl OuterNet {
                 // SAFETY: the CPU has the features the function is compiled for (checked above).
                 return unsafe { self.forward_avx512(x, skip_last) };
             }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { self.forward_avx2(x, skip_last) };
+            }
         }
         self.forward_body(x, skip_last)
     }
@@ -454,6 +458,12 @@ impl OuterNet {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
     fn forward_avx512(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
+        self.forward_body(x, skip_last)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn forward_avx2(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
         self.forward_body(x, skip_last)
     }
 
@@ -515,6 +525,10 @@ impl OuterNet {
                 // SAFETY: the CPU has the features the function is compiled for (checked above).
                 return unsafe { self.backward_avx512(act, dl0) };
             }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { self.backward_avx2(act, dl0) };
+            }
         }
         self.backward_body(act, dl0)
     }
@@ -522,6 +536,12 @@ impl OuterNet {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
     fn backward_avx512(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
+        self.backward_body(act, dl0)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn backward_avx2(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
         self.backward_body(act, dl0)
     }
 
