@@ -4,7 +4,7 @@
 //!
 //! Through candle an inner step was ~300 allocating tensor ops, and its backward pass ran at a
 //! third of the forward pass's speed (`heldout bench episode`: 4.6 ms forward, 14.5 ms
-//! backward for 256 rows). Here it is one pass each way over preallocated-per-step buffers with
+//! backward for 256 rows). Here it is one pass each way, in blocks of rows on all cores, with
 //! the products on `gemm`. The random draws are candle's, in candle's order (feature-dropout
 //! mask row by row, one drop-path draw per block, dropout mask), so a seed gives the same masks
 //! either way; the arithmetic agrees to float rounding (tested against candle's gradients here
@@ -38,6 +38,73 @@ impl Blk {
             drop_path: b.drop_path,
         })
     }
+}
+
+/// The residual blocks of an encoder or decoder, named `{prefix}.block{i}` like the parameters.
+fn blocks_of(bs: &[ResBlock], prefix: &str) -> Result<Vec<Blk>> {
+    bs.iter()
+        .enumerate()
+        .map(|(i, b)| Blk::of(b, format!("{prefix}.block{i}")))
+        .collect()
+}
+
+/// Whether every block maps width `w` to width `w`.
+fn square(bs: &[Blk], w: usize) -> bool {
+    bs.iter()
+        .all(|b| b.l1.d_in == w && b.l1.d_out == w && b.l2.d_in == w && b.l2.d_out == w)
+}
+
+/// What the head's forward pass keeps for its backward pass.
+struct HeadAct {
+    /// GELU(LN(z)), the output layer's input.
+    v: Vec<f32>,
+    xhat: Vec<f32>,
+    rstd: Vec<f32>,
+    /// GELU's derivative at LN(z).
+    dg: Vec<f32>,
+}
+
+/// The head `Linear(GELU(LN(z)))` on `rows` rows of `z`: what it keeps, and both logits.
+#[inline(always)]
+fn head_forward(ln: &Ln, out: &Lin, z: &[f32], rows: usize) -> (HeadAct, Vec<f32>) {
+    let w = out.d_in;
+    let mut a = HeadAct {
+        v: vec![0f32; rows * w],
+        xhat: vec![0f32; rows * w],
+        rstd: vec![0f32; rows],
+        dg: vec![0f32; rows * w],
+    };
+    layer_norm(z, &mut a.v, w, ln, Some((&mut a.xhat, &mut a.rstd)));
+    gelu(&mut a.v, Some(&mut a.dg));
+    let mut logits = vec![0f32; rows * out.d_out];
+    affine(&mut logits, &a.v, out, rows);
+    (a, logits)
+}
+
+/// Backward of [`head_forward`] for a loss whose gradient at the normal logit ℓ₀ is `dl0` (the
+/// other logit does not enter): the head's gradients, and its input gradient added to `dz`.
+#[inline(always)]
+fn head_backward(
+    grads: &mut Vec<(String, Vec<f32>)>,
+    ln: &Ln,
+    out: &Lin,
+    a: &HeadAct,
+    dl0: &[f32],
+    dz: &mut [f32],
+) {
+    let (w, rows) = (out.d_in, dl0.len());
+    let mut dlogits = vec![0f32; rows * 2];
+    for (o, &g) in dlogits.chunks_exact_mut(2).zip(dl0) {
+        o[0] = g;
+    }
+    linear_backward(grads, "head.out", out, &a.v, &dlogits, rows);
+    let mut dv = vec![0f32; rows * w];
+    for ((row, dg), &g) in dv.chunks_exact_mut(w).zip(a.dg.chunks_exact(w)).zip(dl0) {
+        for ((o, &dgj), wv) in row.iter_mut().zip(dg).zip(out.w.chunks_exact(2)) {
+            *o = g * wv[0] * dgj;
+        }
+    }
+    layer_norm_backward_params(grads, "head.ln", &dv, ln, &a.xhat, &a.rstd, dz, w);
 }
 
 /// What one block's forward pass keeps for its backward pass.
@@ -96,29 +163,19 @@ pub struct InnerPass {
 impl InnerNet {
     /// Copies the current weights.
     pub fn new(enc: &Encoder, head: &Head, dec: &Decoder) -> Result<Self> {
-        let blocks = |bs: &[ResBlock], prefix: &str| -> Result<Vec<Blk>> {
-            bs.iter()
-                .enumerate()
-                .map(|(i, b)| Blk::of(b, format!("{prefix}.block{i}")))
-                .collect()
-        };
         let net = InnerNet {
             enc_in: Lin::of(&enc.input)?,
-            enc_blocks: blocks(&enc.blocks, "enc")?,
+            enc_blocks: blocks_of(&enc.blocks, "enc")?,
             enc_out: Lin::of(&enc.output)?,
             head_ln: Ln::of(&head.ln)?,
             head_out: Lin::of(&head.out)?,
             dec_in: Lin::of(&dec.input)?,
-            dec_blocks: blocks(&dec.blocks, "dec")?,
+            dec_blocks: blocks_of(&dec.blocks, "dec")?,
             dec_out: Lin::of(&dec.output)?,
             feature_dropout: enc.feature_dropout,
             dropout: enc.dropout,
         };
         let (h, hd) = (net.enc_in.d_out, net.dec_in.d_out);
-        let square = |bs: &[Blk], w: usize| {
-            bs.iter()
-                .all(|b| b.l1.d_in == w && b.l1.d_out == w && b.l2.d_in == w && b.l2.d_out == w)
-        };
         if !square(&net.enc_blocks, h)
             || !square(&net.dec_blocks, hd)
             || net.enc_out.d_in != h
@@ -274,23 +331,7 @@ impl InnerNet {
         let mut zb = zeros(rows * z);
         affine(&mut zb, &hcur, &self.enc_out, rows);
 
-        // head
-        let (mut v, mut xhat_h, mut rstd_h, mut dgv) = (
-            zeros(rows * z),
-            zeros(rows * z),
-            zeros(rows),
-            zeros(rows * z),
-        );
-        layer_norm(
-            &zb,
-            &mut v,
-            z,
-            &self.head_ln,
-            Some((&mut xhat_h, &mut rstd_h)),
-        );
-        gelu(&mut v, Some(&mut dgv));
-        let mut logits = zeros(rows * 2);
-        affine(&mut logits, &v, &self.head_out, rows);
+        let (head, logits) = head_forward(&self.head_ln, &self.head_out, &zb, rows);
 
         // decoder (its blocks have no drop-path)
         let mut hdec = zeros(rows * hd);
@@ -347,26 +388,13 @@ impl InnerNet {
         linear_backward(&mut grads, "dec.input", &self.dec_in, &zb, &dhd, rows);
         let mut dz = zeros(rows * z);
         matmul_wt(&mut dz, &dhd, &self.dec_in, rows, 1.0);
-        // head: only ℓ₀ enters the loss
-        let mut dlogits = zeros(rows * 2);
-        for (o, &g) in dlogits.chunks_exact_mut(2).zip(&dl0) {
-            o[0] = g;
-        }
-        linear_backward(&mut grads, "head.out", &self.head_out, &v, &dlogits, rows);
-        for ((row, dg), &g) in v.chunks_exact_mut(z).zip(dgv.chunks_exact(z)).zip(&dl0) {
-            for ((o, &dgj), w) in row.iter_mut().zip(dg).zip(self.head_out.w.chunks_exact(2)) {
-                *o = g * w[0] * dgj;
-            }
-        }
-        layer_norm_backward_params(
+        head_backward(
             &mut grads,
-            "head.ln",
-            &v,
             &self.head_ln,
-            &xhat_h,
-            &rstd_h,
+            &self.head_out,
+            &head,
+            &dl0,
             &mut dz,
-            z,
         );
         // encoder
         linear_backward(&mut grads, "enc.output", &self.enc_out, &hcur, &dz, rows);
@@ -402,10 +430,7 @@ pub struct OuterAct {
     /// ℓ₀ of every row.
     pub l0: Vec<f32>,
     last: Option<BlkAct>,
-    v: Vec<f32>,
-    xhat_h: Vec<f32>,
-    rstd_h: Vec<f32>,
-    dgv: Vec<f32>,
+    head: HeadAct,
 }
 
 impl OuterNet {
@@ -413,22 +438,13 @@ impl OuterNet {
     pub fn new(enc: &Encoder, head: &Head) -> Result<Self> {
         let net = OuterNet {
             enc_in: Lin::of(&enc.input)?,
-            blocks: enc
-                .blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| Blk::of(b, format!("enc.block{i}")))
-                .collect::<Result<_>>()?,
+            blocks: blocks_of(&enc.blocks, "enc")?,
             enc_out: Lin::of(&enc.output)?,
             head_ln: Ln::of(&head.ln)?,
             head_out: Lin::of(&head.out)?,
         };
         let h = net.enc_in.d_out;
-        let square = net
-            .blocks
-            .iter()
-            .all(|b| b.l1.d_in == h && b.l1.d_out == h && b.l2.d_in == h && b.l2.d_out == h);
-        if !square
+        if !square(&net.blocks, h)
             || net.enc_out.d_in != h
             || net.head_out.d_in != net.enc_out.d_out
             || net.head_out.d_out != 2
@@ -488,30 +504,12 @@ impl OuterNet {
         };
         let mut zb = vec![0f32; rows * z];
         affine(&mut zb, &hcur, &self.enc_out, rows);
-        let (mut v, mut xhat_h, mut rstd_h, mut dgv) = (
-            vec![0f32; rows * z],
-            vec![0f32; rows * z],
-            vec![0f32; rows],
-            vec![0f32; rows * z],
-        );
-        layer_norm(
-            &zb,
-            &mut v,
-            z,
-            &self.head_ln,
-            Some((&mut xhat_h, &mut rstd_h)),
-        );
-        gelu(&mut v, Some(&mut dgv));
-        let mut logits = vec![0f32; rows * 2];
-        affine(&mut logits, &v, &self.head_out, rows);
+        let (head, logits) = head_forward(&self.head_ln, &self.head_out, &zb, rows);
         Ok(OuterAct {
             rows,
             l0: logits.chunks_exact(2).map(|l| l[0]).collect(),
             last,
-            v,
-            xhat_h,
-            rstd_h,
-            dgv,
+            head,
         })
     }
 
@@ -553,34 +551,14 @@ impl OuterNet {
         }
         let (h, z) = (self.enc_in.d_out, self.enc_out.d_out);
         let mut grads = Vec::new();
-        let mut dlogits = vec![0f32; rows * 2];
-        for (o, &g) in dlogits.chunks_exact_mut(2).zip(dl0) {
-            o[0] = g;
-        }
-        linear_backward(
-            &mut grads,
-            "head.out",
-            &self.head_out,
-            &act.v,
-            &dlogits,
-            rows,
-        );
-        let mut dv = vec![0f32; rows * z];
-        for ((row, dg), &g) in dv.chunks_exact_mut(z).zip(act.dgv.chunks_exact(z)).zip(dl0) {
-            for ((o, &dgj), w) in row.iter_mut().zip(dg).zip(self.head_out.w.chunks_exact(2)) {
-                *o = g * w[0] * dgj;
-            }
-        }
         let mut dz = vec![0f32; rows * z];
-        layer_norm_backward_params(
+        head_backward(
             &mut grads,
-            "head.ln",
-            &dv,
             &self.head_ln,
-            &act.xhat_h,
-            &act.rstd_h,
+            &self.head_out,
+            &act.head,
+            dl0,
             &mut dz,
-            z,
         );
         if let Some(b) = self.blocks.last() {
             let mut dh = vec![0f32; rows * h];
