@@ -16,9 +16,9 @@ use crate::data::FamilyId;
 use crate::eval;
 use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
 use crate::nn::{
-    bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, pcgrad,
-    sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head, InnerNet, Mode,
-    OuterAct, OuterNet, Params, Track,
+    bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, par_map,
+    pcgrad, sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head,
+    InnerNet, Mode, OuterAct, OuterNet, Params, Track,
 };
 use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -849,12 +849,12 @@ impl MetaLearner {
         let p = &self.p;
         let (labels, fams, d) = (b.labels, b.fams, self.d);
         let net = OuterNet::new(&self.enc, &self.head)?;
-        let act = net.forward(
-            &xs.flatten_all()?.to_vec1::<f32>()?,
+        // drop-path of the last block: the perturbed batch's draw, then the ID rows'
+        let skips = [
             self.drops_last_block(Mode::Train),
-        )?;
-        let inv_t = (1.0 / t) as f32;
-        let z: Vec<f32> = act.l0.iter().map(|&l| l * inv_t).collect();
+            self.drops_last_block(Mode::Train),
+        ];
+        let xs_v = xs.flatten_all()?.to_vec1::<f32>()?;
         let xv = b.x.flatten_all()?.to_vec1::<f32>()?;
         let x_id: Vec<f32> = xv
             .chunks_exact(d)
@@ -862,7 +862,18 @@ impl MetaLearner {
             .filter(|(_, &l)| l == 0)
             .flat_map(|(r, _)| r.iter().copied())
             .collect();
-        let act_id = net.forward(&x_id, self.drops_last_block(Mode::Train))?;
+        // the two forward passes, and below the tasks' backward passes, on all cores
+        let inputs = [&xs_v, &x_id];
+        let mut acts =
+            par_map(frozen_threads(), 2, |i| net.forward(inputs[i], skips[i])).into_iter();
+        let (Some(act), Some(act_id)) = (acts.next(), acts.next()) else {
+            return Err(DetectError::Other(
+                "outer pass: forward passes missing".into(),
+            ));
+        };
+        let (act, act_id) = (act?, act_id?);
+        let inv_t = (1.0 / t) as f32;
+        let z: Vec<f32> = act.l0.iter().map(|&l| l * inv_t).collect();
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
         // softplus(−v) = BCE(v, 1); softplus(v) = BCE(v, 0)
         let softplus = |v: f64| v.max(0.0) + (-v.abs()).exp().ln_1p();
@@ -925,9 +936,11 @@ impl MetaLearner {
             .map(|(n, v)| (v.as_tensor().id(), n.as_str()))
             .collect();
         let mut flat = Vec::with_capacity(tasks.len());
-        for (_, a, dl0) in &tasks {
-            let mut by_name: HashMap<String, Vec<f32>> =
-                net.backward(a, dl0)?.into_iter().collect();
+        let task_grads = par_map(frozen_threads(), tasks.len(), |k| {
+            net.backward(tasks[k].1, &tasks[k].2)
+        });
+        for g in task_grads {
+            let mut by_name: HashMap<String, Vec<f32>> = g?.into_iter().collect();
             let mut v = Vec::new();
             for var in shared {
                 let g = names

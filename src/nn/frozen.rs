@@ -99,7 +99,7 @@ fn split<X, Y, F>(
 /// `f(0), …, f(n − 1)` on up to `threads` threads (named scoped threads pulling indices from a
 /// shared counter; this thread takes part, and does all the work if no thread starts). Results
 /// come back in index order, so the thread count changes no result.
-pub(super) fn par_map<T: Send>(threads: usize, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub fn par_map<T: Send>(threads: usize, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let workers = threads.min(n).saturating_sub(1);
     if workers == 0 {
         return (0..n).map(f).collect();

@@ -9,7 +9,7 @@ mod optim;
 mod pcgrad;
 mod train;
 
-pub use frozen::{threads as frozen_threads, FrozenNet, Workspace as FrozenWorkspace};
+pub use frozen::{par_map, threads as frozen_threads, FrozenNet, Workspace as FrozenWorkspace};
 pub use layers::{
     bce_with_logit_targets, bce_with_logits, sign_pm1, Decoder, Encoder, Head, LayerNorm, Linear,
     Mode, ResBlock, Track,
