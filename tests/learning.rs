@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 /// margin on the outer families.
 /// Trains the meta-learner with `p` (CIC-IDS2017, Botnet held out, 4 episodes) and returns the
 /// seen-family test AUC and the events.
-fn train(p: MetaLearnerParams) -> (f64, Vec<Event>) {
+fn train(p: MetaLearnerParams, episodes: usize) -> (f64, Vec<Event>) {
     let (_, t) = protocol_tables().into_iter().next().unwrap();
     let roles = Roles {
         normal: vec!["Benign".into()],
@@ -50,7 +50,7 @@ fn train(p: MetaLearnerParams) -> (f64, Vec<Event>) {
         y: p.label.clone(),
     };
     let spec = EpisodeSpec {
-        count: 4,
+        count: episodes,
         ..Default::default()
     };
     let available: Vec<usize> = task.few_shot.iter().map(|(_, v)| v.len()).collect();
@@ -105,11 +105,14 @@ fn train(p: MetaLearnerParams) -> (f64, Vec<Event>) {
 
 #[test]
 fn learns_on_cicids2017_and_the_outer_stage_widens_the_margin() {
-    let (auc, events) = train(MetaLearnerParams {
-        inner_epochs: 1,
-        inner_per_family: 2048,
-        ..Default::default()
-    });
+    let (auc, events) = train(
+        MetaLearnerParams {
+            inner_epochs: 1,
+            inner_per_family: 2048,
+            ..Default::default()
+        },
+        4,
+    );
     eprintln!("seen-family test AUC {auc:.4}");
     // The issue asks for ≥ 0.9. The paper-faithful method does not get there at a test-sized
     // budget, and neither does the PyTorch reference at its full reported budget: its
@@ -158,4 +161,24 @@ fn learns_on_cicids2017_and_the_outer_stage_widens_the_margin() {
         "mean margin change on outer families: {}",
         gain / n as f64
     );
+}
+
+/// The issue's 0.9 on the seen families, reached with the inner stage of the authors' code
+/// (spec §1.17 `inner_mode: supervised_inner_families`: the inner stage also sees the inner
+/// families' few-shot anomalies), at the same budget. Measured here: 0.916 after 4 episodes
+/// (0.765 after 2, 0.851 after 3, 0.908 after 6; the outer stage moves it between episodes). The
+/// paper-faithful inner stage is the test above.
+#[test]
+fn the_authors_inner_stage_reaches_0_9_on_the_seen_families() {
+    let (auc, _) = train(
+        MetaLearnerParams {
+            inner_epochs: 1,
+            inner_per_family: 2048,
+            inner_mode: heldout::experiment::InnerMode::SupervisedInnerFamilies,
+            ..Default::default()
+        },
+        4,
+    );
+    eprintln!("seen-family test AUC {auc:.4} (supervised inner families)");
+    assert!(auc >= 0.9, "seen-family test AUC {auc}");
 }
