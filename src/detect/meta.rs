@@ -541,9 +541,25 @@ impl MetaLearner {
         episode: usize,
     ) -> R<InnerStep> {
         let p = &self.p;
-        if self.device.is_cpu() {
-            return self.inner_step_cpu(opt, x, target, lr, episode);
-        }
+        let (loss, mut grads) = if self.device.is_cpu() {
+            self.inner_grads_cpu(opt, x, target)?
+        } else {
+            self.inner_grads_graph(opt, x, target)?
+        };
+        Self::check_loss(loss, episode, "inner")?;
+        clip_grad_norm(&mut grads, p.clip_norm)?;
+        opt.inner.step(&grads, lr)?;
+        Ok(InnerStep { loss, grads })
+    }
+
+    /// The inner step's loss and gradients (for `opt.inner_vars`) through candle's graph.
+    fn inner_grads_graph(
+        &self,
+        opt: &Optimisers,
+        x: &Tensor,
+        target: Option<Vec<f32>>,
+    ) -> R<(f64, HashMap<TensorId, Tensor>)> {
+        let p = &self.p;
         let track = if p.pretrain_epochs > 0 {
             Track::LastBlock
         } else {
@@ -567,23 +583,17 @@ impl MetaLearner {
         let rec = (recon - x)?.sqr()?.mean_all()?;
         let loss = (bce + (rec * p.lambda_rec)?)?;
         let lv = loss.to_scalar::<f32>()? as f64;
-        Self::check_loss(lv, episode, "inner")?;
-        let mut grads = self.grads_of(&loss, &opt.inner_vars)?;
-        clip_grad_norm(&mut grads, p.clip_norm)?;
-        opt.inner.step(&grads, lr)?;
-        Ok(InnerStep { loss: lv, grads })
+        Ok((lv, self.grads_of(&loss, &opt.inner_vars)?))
     }
 
-    /// [`MetaLearner::inner_step`] through the graph-free CPU pass ([`InnerNet`]): same draws,
-    /// same loss, gradients to float rounding; clipping and AdamW as there.
-    fn inner_step_cpu(
+    /// [`MetaLearner::inner_grads_graph`] through the graph-free CPU pass ([`InnerNet`]): same
+    /// draws, same loss, gradients to float rounding.
+    fn inner_grads_cpu(
         &self,
-        opt: &mut Optimisers,
+        opt: &Optimisers,
         x: &Tensor,
         target: Option<Vec<f32>>,
-        lr: f64,
-        episode: usize,
-    ) -> R<InnerStep> {
+    ) -> R<(f64, HashMap<TensorId, Tensor>)> {
         let p = &self.p;
         let net = InnerNet::new(&self.enc, &self.head, &self.dec)?;
         let xv = x.flatten_all()?.to_vec1::<f32>()?;
@@ -591,7 +601,6 @@ impl MetaLearner {
             let mut rng = self.rng.borrow_mut();
             net.pass(&xv, target.as_deref(), p.lambda_rec, &mut rng)?
         };
-        Self::check_loss(pass.loss, episode, "inner")?;
         let by_name: HashMap<&str, &Var> = self
             .params
             .vars
@@ -618,12 +627,7 @@ impl MetaLearner {
                 opt.inner_vars.len()
             )));
         }
-        clip_grad_norm(&mut grads, p.clip_norm)?;
-        opt.inner.step(&grads, lr)?;
-        Ok(InnerStep {
-            loss: pass.loss,
-            grads,
-        })
+        Ok((pass.loss, grads))
     }
 
     /// Stage 0 (spec §1.8): the encoder and decoder pre-trained as an autoencoder (MSE) on the

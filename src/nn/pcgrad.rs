@@ -17,35 +17,20 @@ pub struct PcgradStats {
 
 /// Σ aᵢbᵢ in f64 with 8 independent accumulators (one sequential chain of f64 additions over
 /// the ~130,000 shared parameters took a few percent of an outer step; this order vectorises).
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+/// `a` is the f32 gradient or its f64 projection.
+fn dot<A: Copy + Into<f64>>(a: &[A], b: &[f32]) -> f64 {
     let mut acc = [0f64; 8];
     let (ia, ib) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ia.remainder(), ib.remainder());
     for (x, y) in ia.zip(ib) {
         for k in 0..8 {
-            acc[k] += x[k] as f64 * y[k] as f64;
+            acc[k] += x[k].into() * y[k] as f64;
         }
     }
-    let tail: f64 = ra.iter().zip(rb).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let tail: f64 = ra.iter().zip(rb).map(|(&x, &y)| x.into() * y as f64).sum();
     acc.iter().sum::<f64>() + tail
 }
 
-/// [`dot`] with the first operand in f64.
-fn dot64(a: &[f64], b: &[f32]) -> f64 {
-    let mut acc = [0f64; 8];
-    let (ia, ib) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ia.remainder(), ib.remainder());
-    for (x, y) in ia.zip(ib) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k] as f64;
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(&x, &y)| x * y as f64).sum();
-    acc.iter().sum::<f64>() + tail
-}
-
-/// Combines task gradients (flattened, equal lengths) into one, walking the other tasks in a
-/// fresh random order for every task.
 pub fn pcgrad(grads: &[Vec<f32>], rng: &mut SplitMix64) -> (Vec<f32>, PcgradStats) {
     let n = grads.len();
     let orders: Vec<Vec<usize>> = (0..n)
@@ -75,7 +60,7 @@ pub fn pcgrad_ordered(grads: &[Vec<f32>], orders: &[Vec<usize>]) -> (Vec<f32>, P
         let mut g: Vec<f64> = grads[i].iter().map(|&x| x as f64).collect();
         for &j in &orders[i] {
             let gj = &grads[j];
-            let d = dot64(&g, gj);
+            let d = dot(&g, gj);
             if d < 0.0 {
                 let k = d / (norms2[j] + 1e-12);
                 for (x, &y) in g.iter_mut().zip(gj) {

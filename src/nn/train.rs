@@ -12,7 +12,7 @@
 
 use super::frozen::{
     affine, gelu, gemm_checked, layer_norm, layer_norm_backward, matmul_wt, mul_assign, par_map,
-    threads, FlushDenormals, Lin, Ln,
+    simd_method, threads, Lin, Ln,
 };
 use super::layers::{Decoder, Encoder, Head, ResBlock};
 use crate::rng::SplitMix64;
@@ -251,7 +251,6 @@ impl InnerNet {
                 total_rows: rows,
                 lambda_rec,
             };
-            let _flush = FlushDenormals::new();
             self.rows_pass(&rb)
         });
         let mut parts = parts.into_iter();
@@ -272,37 +271,14 @@ impl InnerNet {
         Ok(InnerPass { loss, grads })
     }
 
-    /// [`InnerNet::rows_body`] compiled for the CPU's vector width.
-    fn rows_pass(&self, rb: &RowBlock) -> BlockSums {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for (checked above).
-                return unsafe { self.rows_avx512(rb) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { self.rows_avx2(rb) };
-            }
-        }
-        self.rows_body(rb)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    fn rows_avx512(&self, rb: &RowBlock) -> BlockSums {
-        self.rows_body(rb)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn rows_avx2(&self, rb: &RowBlock) -> BlockSums {
-        self.rows_body(rb)
+    simd_method! {
+        /// [`InnerNet::rows_body`] compiled for the CPU's vector width, subnormals flushed.
+        fn rows_pass(&self, rb: &RowBlock) -> BlockSums => InnerNet, rows_body
     }
 
     /// One block of rows, forward and backward with the masks drawn: the sums of its BCE and
-    /// squared-error terms and its share of the gradients (scaled for the whole batch). Inlined
-    /// into the feature-specific copies above (the arithmetic is the same in every copy).
+    /// squared-error terms and its share of the gradients (scaled for the whole batch); see
+    /// `simd_method!`.
     #[inline(always)]
     fn rows_body(&self, rb: &RowBlock) -> BlockSums {
         let d = self.enc_in.d_in;
@@ -454,33 +430,9 @@ impl OuterNet {
         Ok(net)
     }
 
-    /// Forward pass of the rows `x`; with `skip_last` the last block is dropped (drop-path).
-    pub fn forward(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
-        let _flush = FlushDenormals::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for (checked above).
-                return unsafe { self.forward_avx512(x, skip_last) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { self.forward_avx2(x, skip_last) };
-            }
-        }
-        self.forward_body(x, skip_last)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    fn forward_avx512(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
-        self.forward_body(x, skip_last)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn forward_avx2(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> {
-        self.forward_body(x, skip_last)
+    simd_method! {
+        /// Forward pass of the rows `x`; with `skip_last` the last block is dropped (drop-path).
+        pub fn forward(&self, x: &[f32], skip_last: bool) -> Result<OuterAct> => OuterNet, forward_body
     }
 
     #[inline(always)]
@@ -513,34 +465,11 @@ impl OuterNet {
         })
     }
 
-    /// Gradients of `Σ_r dl0[r]·ℓ₀[r]` for the head's and the last block's parameters (named
-    /// like the model's; the last block's are zero when it was dropped).
-    pub fn backward(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
-        let _flush = FlushDenormals::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for (checked above).
-                return unsafe { self.backward_avx512(act, dl0) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: as above.
-                return unsafe { self.backward_avx2(act, dl0) };
-            }
-        }
-        self.backward_body(act, dl0)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    fn backward_avx512(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
-        self.backward_body(act, dl0)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn backward_avx2(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>> {
-        self.backward_body(act, dl0)
+    simd_method! {
+        /// Gradients of `Σ_r dl0[r]·ℓ₀[r]` for the head's and the last block's parameters (named
+        /// like the model's; the last block's are zero when it was dropped).
+        pub fn backward(&self, act: &OuterAct, dl0: &[f32]) -> Result<Vec<(String, Vec<f32>)>>
+            => OuterNet, backward_body
     }
 
     #[inline(always)]
