@@ -311,6 +311,25 @@ pub struct BenchEpisodeArgs {
     /// Where the benchmark's run folder goes.
     #[arg(long, default_value = "target/bench-runs")]
     pub out: PathBuf,
+    /// Where the model runs: `cpu`, `cuda` (device 0), `cuda:N` or `auto` (a `cuda` build
+    /// only reaches a GPU).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: crate::experiment::Device,
+}
+
+/// `cpu`, `auto`, `cuda` or `cuda:N`, as the experiment file's `Cpu`, `Auto`, `Cuda(N)`.
+fn parse_device(s: &str) -> Result<crate::experiment::Device, String> {
+    use crate::experiment::Device;
+    match s.to_ascii_lowercase().as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => Ok(Device::Auto),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("`{s}`: expected cpu, auto, cuda or cuda:N (N a GPU index)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -383,8 +402,13 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         Some(Command::Bench(BenchCommand::Episode(a))) => {
             let dir = crate::experiment::new_run_dir(&a.out, "bench-episode");
-            let t = crate::experiment::bench::bench_episode(&a.data_dir, a.episodes, &dir)?;
-            println!("CIC-IDS2017 sample, held out Botnet, seed 0, {} episodes (1 inner epoch, 2,048 normals per inner family, batch 256 / 128)", t.episodes);
+            let t = crate::experiment::bench::bench_episode(
+                &a.data_dir,
+                a.episodes,
+                a.device,
+                &dir,
+            )?;
+            println!("CIC-IDS2017 sample, held out Botnet, seed 0, {} episodes (1 inner epoch, 2,048 normals per inner family, batch 256 / 128), device {:?}", t.episodes, a.device);
             println!("  s / episode        {:.2}", t.seconds_per_episode);
             println!(
                 "  inner steps / ep.  {:.1}   ms / inner step {:.1}",
@@ -528,56 +552,7 @@ pub fn inspect_text(t: &Table, source: &str) -> String {
 /// The built-in demo experiment (the same text as `experiments/demo.ron`).
 pub const DEMO_EXPERIMENT: &str = include_str!("../experiments/demo.ron");
 
-/// Applies `--set FIELD=VALUE` overrides to RON text by editing the parsed value tree.
-pub fn apply_overrides(text: &str, sets: &[String]) -> Result<String> {
-    if sets.is_empty() {
-        return Ok(text.to_string());
-    }
-    let exp = crate::experiment::Experiment::parse(text, Path::new("experiment"))?;
-    let opts = crate::experiment::Experiment::ron_options();
-    let mut tree: serde_json::Value = serde_json::to_value(&exp)?;
-    for s in sets {
-        let Some((field, value)) = s.split_once('=') else {
-            bail!("--set {s}: expected FIELD=VALUE, e.g. --set seeds=[0]");
-        };
-        let bare = value.trim();
-        let is_ident = bare
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !matches!(bare, "true" | "false");
-        let value: serde_json::Value = if is_ident {
-            // a unit variant (`pcgrad=off`, `device=Cpu`): RON reads a bare name as `()`, which
-            // would lose it; the tree spells unit variants as their names
-            serde_json::Value::String(bare.to_string())
-        } else {
-            let value: ron::Value = opts.from_str(value).map_err(|e| {
-                anyhow::anyhow!("--set {s}: {} is not a RON value ({})", value, e.code)
-            })?;
-            serde_json::to_value(&value).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?
-        };
-        let mut node = &mut tree;
-        let parts: Vec<&str> = field.split('.').collect();
-        for (i, part) in parts.iter().enumerate() {
-            let Some(obj) = node.as_object_mut() else {
-                bail!(
-                    "--set {s}: '{}' has no field '{part}'",
-                    parts[..i].join(".")
-                );
-            };
-            let known = obj.keys().cloned().collect::<Vec<_>>().join(", ");
-            match obj.get_mut(*part) {
-                Some(next) => node = next,
-                None => bail!("--set {s}: no field '{part}' here; fields are: {known}"),
-            }
-        }
-        *node = value;
-    }
-    let exp: crate::experiment::Experiment = serde_json::from_value(tree)
-        .map_err(|e| anyhow::anyhow!("--set: the result is not a valid experiment ({e})"))?;
-    Ok(exp.to_ron())
-}
+pub use crate::experiment::apply_overrides;
 
 fn run_experiment(a: RunArgs) -> Result<()> {
     use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};

@@ -291,3 +291,38 @@ fn set_overrides_unit_variants_by_name() {
         .to_string();
     assert!(e.contains("unknown variant") || e.contains("of"), "{e}");
 }
+
+#[test]
+fn set_overrides_variants_with_data_in_ron_syntax() {
+    use heldout::experiment::{Device, InnerMode, Method};
+    use heldout::split::HeldOut;
+    let out = heldout::cli::apply_overrides(
+        heldout::cli::DEMO_EXPERIMENT,
+        &[
+            "device=Cuda(1)".into(),
+            r#"roles.held_out=Fixed(["Burst", "Scan"])"#.into(),
+            "method=MetaLearner(inner_mode: supervised_inner_families, enc_hidden: 32)".into(),
+            "compare=[Odin(temperature: 10.0, epsilon: 0.0)]".into(),
+            "episodes=EpisodeSpec(count: 2, shots: 7)".into(),
+        ],
+    )
+    .unwrap();
+    let exp = Experiment::parse(&out, Path::new("x.ron")).unwrap();
+    assert_eq!(exp.device, Device::Cuda(1));
+    assert_eq!(
+        exp.roles.held_out,
+        HeldOut::Fixed(vec!["Burst".into(), "Scan".into()])
+    );
+    let Method::MetaLearner(p) = &exp.method else {
+        panic!("method was set to the meta-learner")
+    };
+    assert_eq!(p.inner_mode, InnerMode::SupervisedInnerFamilies);
+    assert_eq!(p.enc_hidden, 32);
+    assert!(matches!(&exp.compare[..], [Method::Odin(o)] if o.temperature == 10.0));
+    assert_eq!((exp.episodes.count, exp.episodes.shots), (2, 7));
+    // a broken value names the column
+    let e = heldout::cli::apply_overrides(heldout::cli::DEMO_EXPERIMENT, &["device=Cuda(0".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("column 7"), "{e}");
+}

@@ -1268,14 +1268,21 @@ mod step_tests {
         }
     }
 
-    fn model(f: &Fixture, weights: &str) -> MetaLearner {
+    fn model(f: &Fixture, weights: &str, dev: &Device) -> MetaLearner {
         let d = f["d"].to_vec1::<i64>().unwrap()[0] as usize;
-        let m = MetaLearner::new(params(), d, 0, &Device::Cpu).unwrap();
+        let m = MetaLearner::new(params(), d, 0, dev).unwrap();
         for (n, v) in &m.params.vars {
-            let t = &f[&format!("{weights}/{n}")];
+            let t = f[&format!("{weights}/{n}")].to_device(dev).unwrap();
             v.set(&t.reshape(v.as_tensor().shape()).unwrap()).unwrap();
         }
         m
+    }
+
+    /// The GPU the `cuda` build's copies of these tests run on: they fail, rather than skip,
+    /// where none is present, since a `cuda` build is made for a machine with one.
+    #[cfg(feature = "cuda")]
+    fn cuda() -> Device {
+        Device::new_cuda(0).expect("the cuda build's tests need CUDA device 0")
     }
 
     fn flat(t: &Tensor) -> Vec<f32> {
@@ -1307,10 +1314,21 @@ mod step_tests {
 
     #[test]
     fn inner_step_matches_the_reference() {
+        inner_step_matches_the_reference_on(&Device::Cpu)
+    }
+
+    /// candle's graph on the GPU (the CPU runs the hand-written passes of `nn::train`).
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn inner_step_matches_the_reference_on_cuda() {
+        inner_step_matches_the_reference_on(&cuda())
+    }
+
+    fn inner_step_matches_the_reference_on(dev: &Device) {
         let f = fixture();
-        let m = model(&f, "init");
+        let m = model(&f, "init", dev);
         let mut opt = m.optimisers().unwrap();
-        let x = &f["x_inner"];
+        let x = &f["x_inner"].to_device(dev).unwrap();
         let out = m.inner_step(&mut opt, x, None, m.p.inner_lr, 1).unwrap();
         let want = f["inner_loss"].to_vec1::<f64>().unwrap()[0];
         assert!(
@@ -1340,10 +1358,20 @@ mod step_tests {
 
     #[test]
     fn outer_step_matches_the_reference() {
+        outer_step_matches_the_reference_on(&Device::Cpu)
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn outer_step_matches_the_reference_on_cuda() {
+        outer_step_matches_the_reference_on(&cuda())
+    }
+
+    fn outer_step_matches_the_reference_on(dev: &Device) {
         let f = fixture();
-        let m = model(&f, "inner");
+        let m = model(&f, "inner", dev);
         let mut opt = m.optimisers().unwrap();
-        let x = &f["x_outer"];
+        let x = &f["x_outer"].to_device(dev).unwrap();
         // the J-step training ODIN input (eval-mode direction, no pull-back)
         let xt = m.odin(x, m.p.odin_steps_train, m.p.epsilon, false).unwrap();
         let (xt, xt_ref) = (flat(&xt), flat(&f["xt_outer"]));
@@ -1429,8 +1457,18 @@ mod step_tests {
 
     #[test]
     fn score_matches_the_reference() {
+        score_matches_the_reference_on(&Device::Cpu)
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn score_matches_the_reference_on_cuda() {
+        score_matches_the_reference_on(&cuda())
+    }
+
+    fn score_matches_the_reference_on(dev: &Device) {
         let f = fixture();
-        let m = model(&f, "outer");
+        let m = model(&f, "outer", dev);
         let s = m.score(&flat(&f["x_score"])).unwrap();
         let s_ref = f["score"].to_vec1::<f64>().unwrap();
         assert_eq!(s.len(), s_ref.len());

@@ -3,7 +3,7 @@
 //! "3 / 1 / 2048": 3 episodes, 1 inner epoch, 2,048 normals per inner family, batch 256 / 128,
 //! one held-out family, seed 0), timed from the detector's own events.
 
-use super::config::{DataSpec, Experiment, FileSpec, MetaLearnerParams, Method};
+use super::config::{DataSpec, Device, Experiment, FileSpec, MetaLearnerParams, Method};
 use super::run::{run, RunEvent};
 use crate::detect::{Event, Stage};
 use crate::split::{EpisodeSpec, HeldOut, Roles};
@@ -27,7 +27,7 @@ pub struct EpisodeTimings {
 }
 
 /// The reference-sized experiment on the CIC-IDS2017 sample.
-pub fn reference_sized(data_dir: &Path, episodes: usize) -> Experiment {
+pub fn reference_sized(data_dir: &Path, episodes: usize, device: Device) -> Experiment {
     let d = data_dir.join("cicids2017_improved_sample");
     Experiment {
         name: "bench-episode".into(),
@@ -64,7 +64,7 @@ pub fn reference_sized(data_dir: &Path, episodes: usize) -> Experiment {
         }),
         compare: vec![],
         seeds: vec![0],
-        device: super::config::Device::Cpu,
+        device,
         output: "runs".into(),
     }
 }
@@ -87,8 +87,13 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// Runs the reference-sized experiment into `dir` and times it.
-pub fn bench_episode(data_dir: &Path, episodes: usize, dir: &Path) -> Result<EpisodeTimings> {
-    let exp = reference_sized(data_dir, episodes);
+pub fn bench_episode(
+    data_dir: &Path,
+    episodes: usize,
+    device: Device,
+    dir: &Path,
+) -> Result<EpisodeTimings> {
+    let exp = reference_sized(data_dir, episodes, device);
     let stop = AtomicBool::new(false);
     let mut last: Option<(Stage, Instant)> = None;
     let (mut inner, mut outer) = (Vec::new(), Vec::new());

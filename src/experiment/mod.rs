@@ -1,11 +1,13 @@
 //! Experiments: the RON file, the plan it implies, and (later) the runner.
 
 pub mod bench;
+pub mod overrides;
 mod config;
 mod plan;
 pub mod playground;
 mod run;
 
 pub use config::*;
+pub use overrides::apply_overrides;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
 pub use run::{new_run_dir, run, write_atomic, RunEvent, RunState};

@@ -731,10 +731,12 @@ pub(super) fn gelu(v: &mut [f32], dg: Option<&mut [f32]>) {
 }
 
 /// e^x for x ≤ 0 without a library call (so the GELU loop vectorises): range reduction by
-/// ln 2 and Cephes' degree-6 polynomial for `expf`, within 2 ulp; 0 below −87.
+/// ln 2 and Cephes' degree-6 polynomial for `expf`, within 2 ulp; 0 below −87 (and 1 above 0,
+/// outside the domain).
 #[inline(always)]
 pub(super) fn exp(x: f32) -> f32 {
-    let x = x.max(-87.0);
+    // `max`/`min` return the other operand for NaN, so x is finite in [−87, 0] from here on
+    let x = x.max(-87.0).min(0.0);
     let n = (x * std::f32::consts::LOG2_E).round();
     // x − n·ln 2 in two parts (Cody–Waite)
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
@@ -745,8 +747,11 @@ pub(super) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    // 2^n by the exponent bits (n ∈ [−126, 0] here)
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n by the exponent bits. `as i32` saturates (and maps NaN to 0): LLVM scalarised that,
+    // 16 conversions with two compares each per vector (seen in `perf annotate`).
+    // SAFETY: x ∈ [−87, 0], so n + 127 is an integer in [1, 127], exactly representable as i32.
+    let biased = unsafe { (n + 127.0).to_int_unchecked::<i32>() };
+    e * f32::from_bits((biased as u32) << 23)
 }
 
 /// Layer norm of each `d`-wide row of `src` into `dst`; with `stats`, x̂ and 1/σ are kept for
