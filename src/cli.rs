@@ -402,12 +402,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         Some(Command::Bench(BenchCommand::Episode(a))) => {
             let dir = crate::experiment::new_run_dir(&a.out, "bench-episode");
-            let t = crate::experiment::bench::bench_episode(
-                &a.data_dir,
-                a.episodes,
-                a.device,
-                &dir,
-            )?;
+            let t =
+                crate::experiment::bench::bench_episode(&a.data_dir, a.episodes, a.device, &dir)?;
             println!("CIC-IDS2017 sample, held out Botnet, seed 0, {} episodes (1 inner epoch, 2,048 normals per inner family, batch 256 / 128), device {:?}", t.episodes, a.device);
             println!("  s / episode        {:.2}", t.seconds_per_episode);
             println!(

@@ -1,8 +1,8 @@
 //! Experiments: the RON file, the plan it implies, and (later) the runner.
 
 pub mod bench;
-pub mod overrides;
 mod config;
+pub mod overrides;
 mod plan;
 pub mod playground;
 mod run;

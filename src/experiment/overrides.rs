@@ -374,9 +374,11 @@ impl<'a> Parser<'a> {
     fn number(&mut self) -> Result<Ron, String> {
         self.skip_ws();
         let start = self.i;
-        while self.s.get(self.i).is_some_and(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+' | b'_')
-        }) {
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+' | b'_'))
+        {
             self.i += 1;
         }
         let raw: String = self.text[start..self.i]
@@ -411,7 +413,10 @@ mod tests {
         assert_eq!(tree("Cuda(0)", json!("Cpu")), json!({"Cuda": 0}));
         assert_eq!(tree("Cpu", json!({"Cuda": 0})), json!("Cpu"));
         assert_eq!(
-            tree(r#"Fixed(["Burst", "Drift"])"#, json!({"RotateEach": {"min_rows": 50}})),
+            tree(
+                r#"Fixed(["Burst", "Drift"])"#,
+                json!({"RotateEach": {"min_rows": 50}})
+            ),
             json!({"Fixed": ["Burst", "Drift"]})
         );
         // a variant wrapping a struct, nested unit variants inside
@@ -438,7 +443,10 @@ mod tests {
         assert_eq!(tree("(count: 2,)", json!({})), json!({"count": 2}));
         assert_eq!(tree("Some(3)", json!(null)), json!(3));
         assert_eq!(tree("None", json!(3)), json!(null));
-        assert_eq!(tree(r#"{"Fixed": ["a"]}"#, json!(null)), json!({"Fixed": ["a"]}));
+        assert_eq!(
+            tree(r#"{"Fixed": ["a"]}"#, json!(null)),
+            json!({"Fixed": ["a"]})
+        );
         assert_eq!(tree("[0, 1_000, -2]", json!([])), json!([0, 1000, -2]));
         assert_eq!(tree("2.5e-3", json!(0.1)), json!(0.0025));
         assert_eq!(tree(r#""a \"b\"\n""#, json!("")), json!("a \"b\"\n"));

@@ -736,6 +736,8 @@ pub(super) fn gelu(v: &mut [f32], dg: Option<&mut [f32]>) {
 #[inline(always)]
 pub(super) fn exp(x: f32) -> f32 {
     // `max`/`min` return the other operand for NaN, so x is finite in [−87, 0] from here on
+    // (`clamp` would pass a NaN through, which the conversion below must not see)
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-87.0).min(0.0);
     let n = (x * std::f32::consts::LOG2_E).round();
     // x − n·ln 2 in two parts (Cody–Waite)
@@ -1046,5 +1048,9 @@ mod tests {
         }
         assert!(worst < 2.5e-7, "relative error {worst}");
         assert_eq!(exp(-1000.0), exp(-87.0));
+        // outside the domain: clamped, never an out-of-range exponent
+        assert_eq!(exp(f32::NAN), exp(-87.0));
+        assert_eq!(exp(f32::NEG_INFINITY), exp(-87.0));
+        assert_eq!(exp(3.0), 1.0);
     }
 }
