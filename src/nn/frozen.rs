@@ -14,7 +14,7 @@
 //! variance and ε = 1e-5. Results agree with the candle path to float rounding (tested), not bit
 //! for bit: sums run in a different order.
 
-use super::fused::{erf, FRAC_1_SQRT_2, INV_SQRT_2PI};
+use super::fused::{erf_with, FRAC_1_SQRT_2, INV_SQRT_2PI};
 use super::layers::{Encoder, Head, LayerNorm, Linear};
 use candle_core::{bail, Result, Tensor};
 use std::sync::Mutex;
@@ -31,12 +31,17 @@ const LN_EPS: f32 = 1e-5;
 
 /// Threads for the frozen-weight passes: `HELDOUT_THREADS` if set, else the machine's cores.
 /// The work is split in whole blocks of rows, so the count changes the speed, not the numbers.
+/// Read once: `available_parallelism` reads the cgroup's CPU quota files at every call (0.4 %
+/// of the benchmark's time in `perf` when asked per pass).
 pub fn threads() -> usize {
-    std::env::var("HELDOUT_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("HELDOUT_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 /// One part of the work: rows of the input, of the output, and the thread's buffers.
@@ -710,6 +715,16 @@ pub(super) fn mul_assign(a: &mut [f32], b: &[f32]) {
     }
 }
 
+/// The graph-free passes evaluate polynomials with fused multiply-adds: their fast copies are
+/// compiled with the `fma` feature (one instruction instead of two), and the others compute the
+/// same numbers (exact `mul_add`), only slower.
+const FMA: bool = true;
+
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    erf_with::<FMA>(x)
+}
+
 /// GELU in place; with `dg`, also its derivative at the input.
 #[inline(always)]
 pub(super) fn gelu(v: &mut [f32], dg: Option<&mut [f32]>) {
@@ -743,12 +758,12 @@ pub(super) fn exp(x: f32) -> f32 {
     // x − n·ln 2 in two parts (Cody–Waite)
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let e = (p * r).mul_add(r, r) + 1.0;
     // 2^n by the exponent bits. `as i32` saturates (and maps NaN to 0): LLVM scalarised that,
     // 16 conversions with two compares each per vector (seen in `perf annotate`).
     // SAFETY: x ∈ [−87, 0], so n + 127 is an integer in [1, 127], exactly representable as i32.

@@ -18,6 +18,7 @@ pub struct PcgradStats {
 /// Σ aᵢbᵢ in f64 with 8 independent accumulators (one sequential chain of f64 additions over
 /// the ~130,000 shared parameters took a few percent of an outer step; this order vectorises).
 /// `a` is the f32 gradient or its f64 projection.
+#[inline(always)]
 fn dot<A: Copy + Into<f64>>(a: &[A], b: &[f32]) -> f64 {
     let mut acc = [0f64; 8];
     let (ia, ib) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -44,36 +45,92 @@ pub fn pcgrad(grads: &[Vec<f32>], rng: &mut SplitMix64) -> (Vec<f32>, PcgradStat
 }
 
 /// [`pcgrad`] with the order of the other tasks given for every task.
+///
+/// Tasks are worked on in parallel (`HELDOUT_THREADS`), each one's projections in its own order
+/// as in the sequential algorithm; the projected gradients are summed in task order, so the
+/// result and the statistics do not depend on the thread count.
 pub fn pcgrad_ordered(grads: &[Vec<f32>], orders: &[Vec<usize>]) -> (Vec<f32>, PcgradStats) {
     let n = grads.len();
     let len = grads.first().map_or(0, |g| g.len());
-    let norms2: Vec<f64> = grads.iter().map(|g| dot(g, g)).collect();
+    let threads = super::frozen::threads();
+    let norms2: Vec<f64> =
+        super::frozen::par_map(threads, n, |i| dot_dispatch(&grads[i], &grads[i]));
+    let per_task = super::frozen::par_map(threads, n, |i| project(grads, &norms2, &orders[i], i));
     let mut stats = PcgradStats::default();
-    for i in 0..n {
-        for j in i + 1..n {
-            let c = dot(&grads[i], &grads[j]) / (norms2[i].sqrt() * norms2[j].sqrt() + 1e-20);
-            stats.cosines.push((i, j, c));
-        }
-    }
     let mut total = vec![0f64; len];
-    for i in 0..n {
-        let mut g: Vec<f64> = grads[i].iter().map(|&x| x as f64).collect();
-        for &j in &orders[i] {
-            let gj = &grads[j];
-            let d = dot(&g, gj);
-            if d < 0.0 {
-                let k = d / (norms2[j] + 1e-12);
-                for (x, &y) in g.iter_mut().zip(gj) {
-                    *x -= k * y as f64;
-                }
-                stats.projected.push((i, j));
-            }
-        }
+    for (cosines, g, projected) in per_task {
+        stats.cosines.extend(cosines);
+        stats.projected.extend(projected);
         for (t, x) in total.iter_mut().zip(&g) {
             *t += x;
         }
     }
     (total.into_iter().map(|x| x as f32).collect(), stats)
+}
+
+/// What task `i` contributes: its cosines with the later tasks, its projected gradient, and
+/// the projections made.
+type TaskPart = (Vec<(usize, usize, f64)>, Vec<f64>, Vec<(usize, usize)>);
+
+/// [`project_body`] in a copy compiled for AVX-512 where the CPU has it (same numbers: Rust
+/// fuses no multiply-adds on its own, so only the vector width changes).
+fn project(grads: &[Vec<f32>], norms2: &[f64], order: &[usize], i: usize) -> TaskPart {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        fn avx512(grads: &[Vec<f32>], norms2: &[f64], order: &[usize], i: usize) -> TaskPart {
+            project_body(grads, norms2, order, i)
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features `avx512` is compiled for (checked above).
+            return unsafe { avx512(grads, norms2, order, i) };
+        }
+    }
+    project_body(grads, norms2, order, i)
+}
+
+#[inline(always)]
+fn project_body(grads: &[Vec<f32>], norms2: &[f64], order: &[usize], i: usize) -> TaskPart {
+    // plain loops: an iterator's `fold`/`collect` may stay out of line, compiled without the
+    // caller's target features
+    let n = grads.len();
+    let mut cosines = Vec::with_capacity(n);
+    for j in i + 1..n {
+        let c = dot(&grads[i], &grads[j]) / (norms2[i].sqrt() * norms2[j].sqrt() + 1e-20);
+        cosines.push((i, j, c));
+    }
+    let mut g = vec![0f64; grads[i].len()];
+    for (x, &y) in g.iter_mut().zip(&grads[i]) {
+        *x = y as f64;
+    }
+    let mut projected = Vec::new();
+    for &j in order {
+        let gj = &grads[j];
+        let d = dot(&g, gj);
+        if d < 0.0 {
+            let k = d / (norms2[j] + 1e-12);
+            for (x, &y) in g.iter_mut().zip(gj) {
+                *x -= k * y as f64;
+            }
+            projected.push((i, j));
+        }
+    }
+    (cosines, g, projected)
+}
+
+fn dot_dispatch(a: &[f32], b: &[f32]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        fn avx512(a: &[f32], b: &[f32]) -> f64 {
+            dot(a, b)
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features `avx512` is compiled for (checked above).
+            return unsafe { avx512(a, b) };
+        }
+    }
+    dot(a, b)
 }
 
 #[cfg(test)]
