@@ -315,6 +315,10 @@ pub struct BenchEpisodeArgs {
     /// only reaches a GPU).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: crate::experiment::Device,
+    /// Rows per class and family in the checkpoint pools (default: the spec's 4,000); fewer
+    /// rows, to compare at the reference's checkpoint work.
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub checkpoint_cap: Option<usize>,
 }
 
 /// `cpu`, `auto`, `cuda` or `cuda:N`, as the experiment file's `Cpu`, `Auto`, `Cuda(N)`.
@@ -402,8 +406,13 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
         Some(Command::Bench(BenchCommand::Episode(a))) => {
             let dir = crate::experiment::new_run_dir(&a.out, "bench-episode");
-            let t =
-                crate::experiment::bench::bench_episode(&a.data_dir, a.episodes, a.device, &dir)?;
+            let t = crate::experiment::bench::bench_episode(
+                &a.data_dir,
+                a.episodes,
+                a.device,
+                a.checkpoint_cap,
+                &dir,
+            )?;
             println!("CIC-IDS2017 sample, held out Botnet, seed 0, {} episodes (1 inner epoch, 2,048 normals per inner family, batch 256 / 128), device {:?}", t.episodes, a.device);
             println!("  s / episode        {:.2}", t.seconds_per_episode);
             println!(
@@ -415,8 +424,8 @@ fn run(cli: Cli) -> Result<()> {
                 t.outer_steps_per_episode, t.ms_per_outer_step
             );
             println!(
-                "  eval s / episode   {:.2}   (checkpoints + τ*)",
-                t.eval_seconds_per_episode
+                "  eval s / episode   {:.2}   (checkpoints + τ*; {:.1} checkpoints of {} rows)",
+                t.eval_seconds_per_episode, t.checkpoints_per_episode, t.rows_per_checkpoint
             );
             println!("  peak RSS MB        {:.0}", t.peak_rss_mb);
             println!(

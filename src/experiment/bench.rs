@@ -23,6 +23,10 @@ pub struct EpisodeTimings {
     pub ms_per_outer_step: f64,
     /// Checkpoint evaluations and τ* per episode.
     pub eval_seconds_per_episode: f64,
+    /// Rows scored at a checkpoint (normals once, then every family's anomalies), and
+    /// checkpoints scored per episode (the pre checkpoint reuses the previous after-outer one).
+    pub rows_per_checkpoint: usize,
+    pub checkpoints_per_episode: f64,
     pub peak_rss_mb: f64,
 }
 
@@ -91,9 +95,14 @@ pub fn bench_episode(
     data_dir: &Path,
     episodes: usize,
     device: Device,
+    checkpoint_cap: Option<usize>,
     dir: &Path,
 ) -> Result<EpisodeTimings> {
-    let exp = reference_sized(data_dir, episodes, device);
+    let mut exp = reference_sized(data_dir, episodes, device);
+    if let Some(cap) = checkpoint_cap {
+        exp.pools.checkpoint_per_class = cap;
+    }
+    let (mut rows, mut checkpoints) = (0usize, 0usize);
     let stop = AtomicBool::new(false);
     let mut last: Option<(Stage, Instant)> = None;
     let (mut inner, mut outer) = (Vec::new(), Vec::new());
@@ -120,6 +129,17 @@ pub fn bench_episode(
                 last = Some((stage, now));
             }
             RunEvent::Detector(Event::Threshold { .. }) => episode_end = Some(now),
+            RunEvent::Detector(Event::Checkpoint { families, .. }) => {
+                checkpoints += 1;
+                let count = |y: u8| {
+                    let per = families
+                        .iter()
+                        .map(|f| f.labels.iter().filter(|&&l| l == y).count());
+                    (per.clone().max().unwrap_or(0), per.sum::<usize>())
+                };
+                // the families share their normals (the longest family's); anomalies are their own
+                rows = count(0).0 + count(1).1;
+            }
             _ => {}
         }
     };
@@ -144,6 +164,8 @@ pub fn bench_episode(
         outer_steps_per_episode: outer_steps,
         ms_per_outer_step: mean(&outer),
         eval_seconds_per_episode: eval.max(0.0),
+        rows_per_checkpoint: rows,
+        checkpoints_per_episode: (checkpoints.saturating_sub(n - 1)) as f64 / n as f64,
         peak_rss_mb: peak_rss_mb(),
     })
 }
