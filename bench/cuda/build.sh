@@ -22,8 +22,11 @@ if [ ! -x "$CU/bin/nvcc" ]; then
     "nvidia-cublas==13.0.*" "nvidia-curand"
   (cd "$KIT/x" && for w in ../whl/*.whl; do unzip -q -o "$w"; done)
   chmod +x "$CU"/bin/* "$CU"/nvvm/bin/*
-  cudarc=$(ls -d ~/.cargo/registry/src/*/cudarc-0.19.* | head -1)
-  grep -oP '^pub unsafe fn \Kcu\w+' "$cudarc/src/driver/sys/mod.rs" | sort -u |
+  # the driver API's names, from cudarc's bindings (the crate as cargo downloaded it)
+  cargo fetch
+  cudarc=$(ls ~/.cargo/registry/cache/*/cudarc-0.19.*.crate | head -1)
+  tar xzf "$cudarc" -O --wildcards '*/src/driver/sys/mod.rs' |
+    grep -oP '^pub unsafe fn \Kcu\w+' | sort -u |
     sed 's/.*/int &(void){return 999;}/' > "$KIT/cuda_stub.c"
   mkdir -p "$CU/lib/stubs"
   gcc -shared -fPIC -o "$CU/lib/stubs/libcuda.so" -Wl,-soname,libcuda.so.1 "$KIT/cuda_stub.c"
@@ -43,7 +46,7 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["kind"]==["lib"]:
         print(m["executable"])')
 rm -rf dev && mkdir -p dev/data dev/ref
-grep -qx '/dev/' .git/info/exclude 2>/dev/null || echo '/dev/' >> .git/info/exclude
+mkdir -p .git/info; grep -qx "/dev/" .git/info/exclude 2>/dev/null || echo "/dev/" >> .git/info/exclude
 strip -o dev/heldout "$CARGO_TARGET_DIR/release/heldout"
 strip -o dev/heldout-tests "$test_bin"
 xz -T2 -6 dev/heldout dev/heldout-tests
