@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds heldout with `--features cuda` on a machine with no CUDA toolkit and no GPU, from
 # NVIDIA's PyPI wheels (CUDA 13.0: nvcc, headers, cuBLAS, cuRAND, NVRTC, runtime), and packs
-# what `device-check.sh` needs into dev/ (ignored by git) for a GPU machine.
+# what the checks need into dev/ (ignored by git) for a GPU machine, where they run from the
+# repository root with dev/ carried along: `bash bench/cuda/device-check.sh` (and -2, -3).
 #
 #   bash bench/cuda/build.sh            # kit in $KIT (default /work/cudakit), then build + pack
 #
@@ -52,5 +53,4 @@ strip -o dev/heldout-tests "$test_bin"
 xz -T2 -6 dev/heldout dev/heldout-tests
 cp -r ../shared/data/cicids2017_improved_sample dev/data/
 cp -r ../shared/reference/run.py ../shared/reference/refbench dev/ref/
-cp bench/cuda/device-check*.sh dev/
 du -sh dev dev/*

@@ -1,16 +1,7 @@
 #!/usr/bin/env bash
 # Second GPU check (after `--set device=Cuda(0)` was fixed): the same experiments on GPU and CPU
 # with identical files, and whether the GPU repeats its own numbers.
-set -uo pipefail
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/device-check-2.log") 2>&1
-cd dev
-for f in *.xz; do [ -e "$f" ] && xz -d -f "$f"; done
-chmod +x heldout
-libs=$(python3 -c 'import glob,os,site
-print(":".join(sorted({os.path.dirname(p) for sp in site.getsitepackages() for p in glob.glob(sp+"/nvidia/**/libcublas.so.13", recursive=True)})))')
-export LD_LIBRARY_PATH=$libs:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+source bench/cuda/setup.sh device-check-2.log
 run() { # name, device, extra args...
   local name=$1 dev=$2; shift 2
   /usr/bin/time -f "$name wall %e s, peak RSS %M KB" timeout 200 ./heldout run "$@" --out "$OUT/runs" \

@@ -2,16 +2,7 @@
 # Third GPU check: where the GPU starts to pay. The CIC-IDS2017 experiment (Botnet held out,
 # seed 0, 5 episodes, reduced inner budget) with the default encoder (256 wide) and a 4× wider
 # one (1024), on the GPU and on the same machine's CPU.
-set -uo pipefail
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/device-check-3.log") 2>&1
-cd dev
-for f in *.xz; do [ -e "$f" ] && xz -d -f "$f"; done
-chmod +x heldout
-libs=$(python3 -c 'import glob,os,site
-print(":".join(sorted({os.path.dirname(p) for sp in site.getsitepackages() for p in glob.glob(sp+"/nvidia/**/libcublas.so.13", recursive=True)})))')
-export LD_LIBRARY_PATH=$libs:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+source bench/cuda/setup.sh device-check-3.log
 D=$PWD/data/cicids2017_improved_sample
 cic=(../experiments/cicids2017.ron --set "data.File.path=\"$D/cicids2017_improved_sample.csv.gz\""
   --set "data.File.family_map=\"$D/family_map.csv\"" --set 'roles.held_out=Fixed(["Botnet"])'

@@ -2,25 +2,7 @@
 # Runs on a GPU machine over what bench/cuda/build.sh packed into dev/: the CUDA copies of the
 # step-equivalence tests, the demo on GPU and CPU, `heldout bench episode` on GPU and CPU, and the
 # PyTorch reference's timing on the same machine's CPU. Logs and run folders go to $OUT (or out/).
-set -uo pipefail
-OUT=${OUT:-$PWD/out}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/device-check.log") 2>&1
-cd dev
-for f in *.xz; do [ -e "$f" ] && xz -d -f "$f"; done
-chmod +x heldout heldout-tests
-# the CUDA 13 libraries: the driver's libcuda, and cuBLAS/cuRAND/NVRTC/runtime from PyTorch's wheels
-libs=$(python3 - <<'PY'
-import glob, os, site
-dirs = set()
-for sp in site.getsitepackages():
-    for n in ("libcublas.so.13", "libcurand.so.10", "libnvrtc.so.13", "libcudart.so.13"):
-        for p in glob.glob(os.path.join(sp, "nvidia", "**", n), recursive=True):
-            dirs.add(os.path.dirname(p))
-print(":".join(sorted(dirs)))
-PY
-)
-export LD_LIBRARY_PATH=$libs:/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}
+source bench/cuda/setup.sh device-check.log
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
 nproc; grep -m1 'model name' /proc/cpuinfo
 ldd ./heldout | grep -E 'not found|cuda|cublas|curand|nvrtc'

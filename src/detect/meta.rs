@@ -1285,6 +1285,23 @@ mod step_tests {
         Device::new_cuda(0).expect("the cuda build's tests need CUDA device 0")
     }
 
+    /// A test on the CPU (the hand-written passes of `nn::train` and `nn::frozen`) and, in
+    /// `cuda` builds, its copy on the GPU (candle's graph).
+    macro_rules! on_devices {
+        ($cpu:ident, $gpu:ident, $body:ident) => {
+            #[test]
+            fn $cpu() {
+                $body(&Device::Cpu)
+            }
+
+            #[cfg(feature = "cuda")]
+            #[test]
+            fn $gpu() {
+                $body(&cuda())
+            }
+        };
+    }
+
     fn flat(t: &Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
     }
@@ -1312,17 +1329,11 @@ mod step_tests {
             .fold(0.0, f64::max)
     }
 
-    #[test]
-    fn inner_step_matches_the_reference() {
-        inner_step_matches_the_reference_on(&Device::Cpu)
-    }
-
-    /// candle's graph on the GPU (the CPU runs the hand-written passes of `nn::train`).
-    #[cfg(feature = "cuda")]
-    #[test]
-    fn inner_step_matches_the_reference_on_cuda() {
-        inner_step_matches_the_reference_on(&cuda())
-    }
+    on_devices!(
+        inner_step_matches_the_reference,
+        inner_step_matches_the_reference_on_cuda,
+        inner_step_matches_the_reference_on
+    );
 
     fn inner_step_matches_the_reference_on(dev: &Device) {
         let f = fixture();
@@ -1356,16 +1367,11 @@ mod step_tests {
         }
     }
 
-    #[test]
-    fn outer_step_matches_the_reference() {
-        outer_step_matches_the_reference_on(&Device::Cpu)
-    }
-
-    #[cfg(feature = "cuda")]
-    #[test]
-    fn outer_step_matches_the_reference_on_cuda() {
-        outer_step_matches_the_reference_on(&cuda())
-    }
+    on_devices!(
+        outer_step_matches_the_reference,
+        outer_step_matches_the_reference_on_cuda,
+        outer_step_matches_the_reference_on
+    );
 
     fn outer_step_matches_the_reference_on(dev: &Device) {
         let f = fixture();
@@ -1455,16 +1461,11 @@ mod step_tests {
         }
     }
 
-    #[test]
-    fn score_matches_the_reference() {
-        score_matches_the_reference_on(&Device::Cpu)
-    }
-
-    #[cfg(feature = "cuda")]
-    #[test]
-    fn score_matches_the_reference_on_cuda() {
-        score_matches_the_reference_on(&cuda())
-    }
+    on_devices!(
+        score_matches_the_reference,
+        score_matches_the_reference_on_cuda,
+        score_matches_the_reference_on
+    );
 
     fn score_matches_the_reference_on(dev: &Device) {
         let f = fixture();

@@ -215,7 +215,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect(&mut self, c: u8) -> Result<(), String> {
+    /// Reads `c` or fails.
+    fn require(&mut self, c: u8) -> Result<(), String> {
         if self.eat(c) {
             Ok(())
         } else {
@@ -256,29 +257,16 @@ impl<'a> Parser<'a> {
             None => self.err("expected a value"),
             Some(b'[') => {
                 self.i += 1;
-                let mut items = Vec::new();
-                while !self.eat(b']') {
-                    items.push(self.value()?);
-                    if !self.eat(b',') {
-                        self.expect(b']')?;
-                        break;
-                    }
-                }
-                Ok(Ron::List(items))
+                self.items(b']', Self::value).map(Ron::List)
             }
             Some(b'{') => {
                 self.i += 1;
-                let mut entries = Vec::new();
-                while !self.eat(b'}') {
-                    let k = self.value()?;
-                    self.expect(b':')?;
-                    entries.push((k, self.value()?));
-                    if !self.eat(b',') {
-                        self.expect(b'}')?;
-                        break;
-                    }
-                }
-                Ok(Ron::Map(entries))
+                self.items(b'}', |p| {
+                    let k = p.value()?;
+                    p.require(b':')?;
+                    Ok((k, p.value()?))
+                })
+                .map(Ron::Map)
             }
             Some(b'(') => Ok(Ron::Parens(self.body()?)),
             Some(b'"') => self.string().map(Ron::Str),
@@ -308,40 +296,45 @@ impl<'a> Parser<'a> {
 
     /// `( … )`: named fields (`a: 1, b: 2`) or tuple items.
     fn body(&mut self) -> Result<Body, String> {
-        self.expect(b'(')?;
+        self.require(b'(')?;
         // named fields start with `ident :` (not `ident(` or a lone ident)
         let save = self.i;
         let is_struct = self.ident().is_some() && self.peek() == Some(b':');
         self.i = save;
         if is_struct {
-            let mut fields = Vec::new();
-            while !self.eat(b')') {
-                let Some(k) = self.ident() else {
-                    return self.err("expected a field name");
+            self.items(b')', |p| {
+                let Some(k) = p.ident() else {
+                    return p.err("expected a field name");
                 };
-                self.expect(b':')?;
-                fields.push((k, self.value()?));
-                if !self.eat(b',') {
-                    self.expect(b')')?;
-                    break;
-                }
-            }
-            Ok(Body::Struct(fields))
+                p.require(b':')?;
+                Ok((k, p.value()?))
+            })
+            .map(Body::Struct)
         } else {
-            let mut items = Vec::new();
-            while !self.eat(b')') {
-                items.push(self.value()?);
-                if !self.eat(b',') {
-                    self.expect(b')')?;
-                    break;
-                }
-            }
-            Ok(Body::Tuple(items))
+            self.items(b')', Self::value).map(Body::Tuple)
         }
     }
 
+    /// Comma-separated `item`s up to `close` (a trailing comma allowed), the opening bracket
+    /// already read.
+    fn items<T>(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        let mut out = Vec::new();
+        while !self.eat(close) {
+            out.push(item(self)?);
+            if !self.eat(b',') {
+                self.require(close)?;
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
+        self.require(b'"')?;
         let mut out = String::new();
         let mut chars = self.text[self.i..].char_indices();
         while let Some((k, c)) = chars.next() {

@@ -667,6 +667,16 @@ mod tests {
         (0..n).map(|_| (rng.next_normal() * scale) as f32).collect()
     }
 
+    /// The normal logit ℓ₀ of candle's head on `z`.
+    fn candle_l0(head: &Head, z: &Tensor) -> Tensor {
+        head.forward(z)
+            .unwrap()
+            .narrow(1, 0, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+    }
+
     /// Loss and named gradients through candle's graph, drawing from `rng`.
     fn candle_pass(
         p: &Params,
@@ -682,13 +692,7 @@ mod tests {
         let z = enc
             .forward_t(&xt, Mode::Train, Mode::Train, Track::All, rng)
             .unwrap();
-        let l0 = head
-            .forward(&z)
-            .unwrap()
-            .narrow(1, 0, 1)
-            .unwrap()
-            .squeeze(1)
-            .unwrap();
+        let l0 = candle_l0(head, &z);
         let recon = dec.forward(&z, rng).unwrap();
         let yt = Tensor::from_slice(y, rows, &dev).unwrap();
         let bce = bce_with_logit_targets(&l0, &yt).unwrap();
@@ -774,13 +778,7 @@ mod tests {
             let z = enc
                 .forward_t(&xt, Mode::Eval, last, Track::LastBlock, &mut rng)
                 .unwrap();
-            let l0 = head
-                .forward(&z)
-                .unwrap()
-                .narrow(1, 0, 1)
-                .unwrap()
-                .squeeze(1)
-                .unwrap();
+            let l0 = candle_l0(&head, &z);
             let wt = Tensor::from_slice(&w, rows, &dev).unwrap();
             let g = (l0.clone() * wt)
                 .unwrap()
