@@ -19,7 +19,10 @@ import csv
 import statistics as st
 import sys
 
-REF_NAME = {"meta_learner": "mdml", "odin_T1000_eps0.0014": "odin_T1000_eps0.0014"}
+REF_NAME = {"meta_learner": "mdml", "odin_T1000_eps0.0014": "odin_T1000_eps0.0014",
+            # the standard detectors (issue 12) use the reference's names
+            **{m: m for m in ("iforest", "ecod", "ocsvm", "deepsvdd", "deepsad", "devnet",
+                              "mlp_fewshot", "mlp_full")}}
 
 
 def load_ours(runs):

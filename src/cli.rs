@@ -27,6 +27,9 @@ pub enum Command {
     Run(RunArgs),
     /// Write a run folder's figures (SVG/PNG), tables (CSV, Markdown, LaTeX) and experiment.
     Export(ExportArgs),
+    /// List every detector heldout runs: its name in experiment files, paper, the labels it
+    /// needs, and its parameters with defaults and meaning.
+    Methods(MethodsArgs),
     /// Metrics for any detector's scores in a CSV (AUC-ROC, AP, AUC-PR, FPR@95, best-F1, …).
     Eval(EvalArgs),
     /// Measure speed.
@@ -97,34 +100,6 @@ pub enum LiveArg {
     Pcgrad,
 }
 
-impl GuiArgs {
-    fn options(self) -> crate::gui::LaunchOptions {
-        use crate::gui::{LiveSub, Tab};
-        crate::gui::LaunchOptions {
-            experiment: self.experiment,
-            open_run: self.open_run,
-            tab: self.tab.map(|t| match t {
-                TabArg::Data => Tab::Data,
-                TabArg::Experiment => Tab::Experiment,
-                TabArg::Live => Tab::Live,
-                TabArg::Results => Tab::Results,
-                TabArg::Runs => Tab::Runs,
-                TabArg::Playground => Tab::Playground,
-            }),
-            live: self.live.map(|l| match l {
-                LiveArg::Histograms => LiveSub::Histograms,
-                LiveArg::Curves => LiveSub::Curves,
-                LiveArg::Training => LiveSub::Training,
-                LiveArg::Pcgrad => LiveSub::Pcgrad,
-            }),
-            screenshot: self.screenshot,
-            size: self.size,
-            start_run: self.start_run,
-            exit_after: self.exit_after,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A CSV with one row per scored example.
@@ -160,6 +135,18 @@ pub struct RunArgs {
     /// Override a field, in RON syntax: `--set seeds=[0]`, `--set episodes.count=2`.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub set: Vec<String>,
+    /// Methods to run beside the experiment's `method`, replacing its `compare` list: `all`
+    /// (every registered method, with its defaults) or names as in `heldout methods`
+    /// (`IsolationForest,Ecod`). Parameters of methods already in `compare` are kept.
+    #[arg(long, value_name = "all|NAME,NAME")]
+    pub compare: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MethodsArgs {
+    /// Print JSON (every method with its description and parameters) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -355,9 +342,9 @@ pub struct BenchLoadArgs {
     pub generate_only: bool,
 }
 
-/// Runs the command line; errors are printed as one line and give exit code 1.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs a parsed command line other than `gui` (which `main.rs` hands to the workbench);
+/// errors are printed as one line and give exit code 1.
+pub fn main(cli: Cli) -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<Interrupted>() => {
@@ -386,6 +373,15 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(a)) => inspect(a),
         Some(Command::Validate(a)) => validate(a),
         Some(Command::Run(a)) => run_experiment(a),
+        Some(Command::Methods(a)) => {
+            let text = if a.json {
+                serde_json::to_string_pretty(&methods_json())? + "\n"
+            } else {
+                methods_text()
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(())
+        }
         Some(Command::Export(a)) => export(a),
         Some(Command::Eval(a)) => {
             let r = crate::eval::eval_scores_csv(
@@ -435,8 +431,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Gui(a)) => crate::gui::launch(a.options()),
-        None => crate::gui::launch(Default::default()),
+        // The workbench is started by the binary (`main.rs`), so the command line does not
+        // depend on the GUI.
+        Some(Command::Gui(_)) | None => Ok(()),
     }
 }
 
@@ -491,96 +488,123 @@ pub fn inspect_json(t: &Table, source: &str) -> serde_json::Value {
     })
 }
 
-pub(crate) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+pub use crate::data::{inspect_text, thousands};
+pub use crate::experiment::{apply_overrides, DEMO_EXPERIMENT};
+
+/// `--compare all` or `--compare NAME,NAME`: the methods to run beside `main` (those already
+/// in `current` keep their parameters).
+fn compare_list(
+    list: &str,
+    main: &crate::detect::Method,
+    current: &[crate::detect::Method],
+) -> Result<Vec<crate::detect::Method>> {
+    use crate::detect::Method;
+    let keys: Vec<&str> = if list.trim() == "all" {
+        Method::KEYS
+            .iter()
+            .copied()
+            .filter(|k| *k != main.key())
+            .collect()
+    } else {
+        list.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect()
+    };
+    keys.iter()
+        .map(|k| {
+            if let Some(m) = current.iter().find(|m| m.key() == *k) {
+                return Ok(m.clone());
+            }
+            Method::from_key(k).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--compare {list}: no method '{k}'; methods are: all, {} (see `heldout methods`)",
+                    Method::KEYS.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
-/// The text form of `inspect`.
-pub fn inspect_text(t: &Table, source: &str) -> String {
+/// `heldout methods`: every registered method with its parameters.
+pub fn methods_text() -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
-    let _ = writeln!(s, "{source}");
-    let _ = writeln!(s, "rows       {}", thousands(t.n_rows));
-    let _ = writeln!(s, "features   {} usable", t.n_features);
-    let _ = writeln!(
-        s,
-        "families   {} (column '{}')",
-        t.families.len(),
-        t.label_column
-    );
-    let counts = t.family_counts();
-    let mut order: Vec<usize> = (0..t.families.len()).collect();
-    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
-    let w = t.families.iter().map(|f| f.len()).max().unwrap_or(0).max(8);
-    for i in order {
-        let _ = writeln!(
-            s,
-            "  {:<w$}  {:>10}  {:>5.1}%",
-            t.families[i],
-            thousands(counts[i]),
-            100.0 * counts[i] as f64 / t.n_rows as f64
-        );
+    for m in crate::detect::Method::all() {
+        let info = m.info();
+        let _ = writeln!(s, "{}  —  {}", m.key(), info.title);
+        let _ = writeln!(s, "  paper:  {}", info.paper);
+        let _ = writeln!(s, "  labels: {}", info.labels.describe());
+        let _ = writeln!(s, "  {}", info.summary);
+        let defaults = serde_json::to_value(&m).unwrap_or_default();
+        let w = m.params().iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in m.params() {
+            let d = &defaults[m.key()][p.name];
+            let _ = writeln!(s, "    {:<w$}  {:<12} {}", p.name, d.to_string(), p.help);
+        }
+        let _ = writeln!(s);
     }
-    if !t.report.one_hot.is_empty() {
-        let v: Vec<String> = t
-            .report
-            .one_hot
-            .iter()
-            .map(|o| format!("{} ({} values)", o.name, o.levels))
-            .collect();
-        let _ = writeln!(s, "one-hot    {}", v.join(", "));
-    }
-    let dc = &t.report.dropped_columns;
-    let _ = writeln!(s, "dropped columns ({})", dc.len());
-    let w = dc.iter().map(|d| d.name.len()).max().unwrap_or(0).min(40);
-    for d in dc {
-        let _ = writeln!(
-            s,
-            "  {:<w$}  {:<14} {}",
-            d.name,
-            d.reason.as_str(),
-            d.detail
-        );
-    }
-    let _ = writeln!(s, "{}", t.report);
     s
 }
 
-/// The built-in demo experiment (the same text as `experiments/demo.ron`).
-pub const DEMO_EXPERIMENT: &str = include_str!("../experiments/demo.ron");
-
-pub use crate::experiment::apply_overrides;
+/// `heldout methods --json`.
+pub fn methods_json() -> serde_json::Value {
+    let list: Vec<serde_json::Value> = crate::detect::Method::all()
+        .iter()
+        .map(|m| {
+            let defaults = serde_json::to_value(m).unwrap_or_default();
+            let params: Vec<serde_json::Value> = m
+                .params()
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "name": p.name,
+                        "default": defaults[m.key()][p.name],
+                        "kind": p.kind,
+                        "help": p.help,
+                        "group": p.group,
+                    })
+                })
+                .collect();
+            let info = m.info();
+            serde_json::json!({
+                "name": m.key(),
+                "table_name": m.name(),
+                "title": info.title,
+                "paper": info.paper,
+                "labels": info.labels,
+                "summary": info.summary,
+                "params": params,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
 
 fn run_experiment(a: RunArgs) -> Result<()> {
     use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let (text, path, base) = match &a.file {
-        Some(f) => (
-            std::fs::read_to_string(f).with_context(|| f.display().to_string())?,
-            f.clone(),
-            f.parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
-        ),
-        None => (
-            DEMO_EXPERIMENT.to_string(),
-            PathBuf::from("demo.ron"),
-            PathBuf::from("."),
-        ),
+    let exp = match &a.file {
+        Some(f) => Experiment::load(f, &a.set)?,
+        None => Experiment::load_text(
+            DEMO_EXPERIMENT,
+            Path::new("demo.ron"),
+            Path::new("."),
+            &a.set,
+        )?,
     };
-    let text = apply_overrides(&text, &a.set).with_context(|| path.display().to_string())?;
-    let exp = Experiment::parse(&text, &path)?;
-    exp.check(&path)?;
-    let root = a.out.clone().unwrap_or_else(|| base.join(&exp.output));
+    let exp = match &a.compare {
+        Some(list) => {
+            let compare = compare_list(list, &exp.method, &exp.compare)?;
+            exp.with_compare(compare)?
+        }
+        None => exp,
+    };
+    let root = a
+        .out
+        .clone()
+        .unwrap_or_else(|| exp.base().join(&exp.output));
     let dir = new_run_dir(&root, &exp.name);
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -589,14 +613,14 @@ fn run_experiment(a: RunArgs) -> Result<()> {
     }
     let (tx, rx) = crossbeam_channel::bounded::<RunEvent>(1024);
     let worker = {
-        let (exp, base, dir, stop) = (exp.clone(), base.clone(), dir.clone(), stop.clone());
+        let (exp, dir, stop) = (exp.clone(), dir.clone(), stop.clone());
         std::thread::Builder::new()
             .name("heldout-run".into())
             .spawn(move || {
                 let mut sink = |e: RunEvent| {
                     let _ = tx.send(e);
                 };
-                run(&exp, &base, &dir, &stop, &mut sink)
+                run(&exp, &dir, &stop, &mut sink)
             })?
     };
     eprintln!("run folder: {}", dir.display());
@@ -635,6 +659,20 @@ fn run_experiment(a: RunArgs) -> Result<()> {
                     "episode {episode} {} loss {loss:.4}",
                     stage.as_str()
                 ));
+            }
+            RunEvent::Detector(crate::detect::Event::Step { phase, done, total }) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(phase.to_string());
+            }
+            RunEvent::Detector(crate::detect::Event::Epoch {
+                phase,
+                epoch,
+                epochs,
+                terms,
+            }) => {
+                let t: Vec<String> = terms.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+                bar.set_message(format!("{phase} epoch {epoch}/{epochs} {}", t.join(" ")));
             }
             RunEvent::Finished {
                 method,
@@ -700,10 +738,9 @@ fn export(a: ExportArgs) -> Result<()> {
 
 fn validate(a: ValidateArgs) -> Result<()> {
     use crate::experiment::{plan_load_data, Experiment, Plan};
-    let exp = Experiment::read(&a.file)?;
-    let base = a.file.parent().unwrap_or(Path::new("."));
+    let exp = Experiment::load(&a.file, &[])?;
     let table =
-        plan_load_data(&exp, base).with_context(|| format!("{}: data", a.file.display()))?;
+        plan_load_data(&exp, exp.base()).with_context(|| format!("{}: data", a.file.display()))?;
     let plan =
         Plan::build(&exp, &table, a.episodes).with_context(|| a.file.display().to_string())?;
     print!("{}", plan.to_text(&exp, &table));

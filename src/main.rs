@@ -1,9 +1,56 @@
 //! The `heldout` binary: see `heldout --help`.
 
+use clap::Parser;
+use heldout::cli::{Cli, Command, GuiArgs, LiveArg, TabArg};
+use heldout::gui::{LaunchOptions, LiveSub, Tab};
+
 fn main() -> std::process::ExitCode {
     default_compute_threads();
     tune_allocator();
-    heldout::cli::main()
+    let cli = Cli::parse();
+    // The binary is the one place that knows both front ends: the workbench for `heldout` and
+    // `heldout gui`, the command line for everything else.
+    match cli.command {
+        Some(Command::Gui(a)) => gui(gui_options(a)),
+        None => gui(LaunchOptions::default()),
+        Some(_) => heldout::cli::main(cli),
+    }
+}
+
+fn gui(o: LaunchOptions) -> std::process::ExitCode {
+    match heldout::gui::launch(o) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workbench's start options from `heldout gui`'s arguments.
+fn gui_options(a: GuiArgs) -> LaunchOptions {
+    LaunchOptions {
+        experiment: a.experiment,
+        open_run: a.open_run,
+        tab: a.tab.map(|t| match t {
+            TabArg::Data => Tab::Data,
+            TabArg::Experiment => Tab::Experiment,
+            TabArg::Live => Tab::Live,
+            TabArg::Results => Tab::Results,
+            TabArg::Runs => Tab::Runs,
+            TabArg::Playground => Tab::Playground,
+        }),
+        live: a.live.map(|l| match l {
+            LiveArg::Histograms => LiveSub::Histograms,
+            LiveArg::Curves => LiveSub::Curves,
+            LiveArg::Training => LiveSub::Training,
+            LiveArg::Pcgrad => LiveSub::Pcgrad,
+        }),
+        screenshot: a.screenshot,
+        size: a.size,
+        start_run: a.start_run,
+        exit_after: a.exit_after,
+    }
 }
 
 /// glibc hands every allocation of 128 KiB or more (at first; the limit then moves) to `mmap`

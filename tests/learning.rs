@@ -62,6 +62,7 @@ fn train(p: MetaLearnerParams, episodes: usize) -> (f64, Vec<Event>) {
             .iter()
             .map(|(f, r)| (*f, s.transform(&t.features, r)))
             .collect(),
+        seen_train: Vec::new(),
         val: block(&task.val_pool),
         checkpoint: CheckpointPools {
             // τ* from the after-outer checkpoint's scores, as `heldout run` does

@@ -16,8 +16,8 @@ pub use error::{DataError, Result};
 pub use family_map::FamilyMap;
 pub use load::{columns, load, CategoricalPolicy, LoadOptions};
 pub use report::{
-    CellCounts, CleaningReport, ColumnCells, DropReason, DroppedColumn, FileRead, MissingPolicy,
-    OneHotColumn,
+    inspect_text, thousands, CellCounts, CleaningReport, ColumnCells, DropReason, DroppedColumn,
+    FileRead, MissingPolicy, OneHotColumn,
 };
 pub use scale::{quantile_sorted, Imputer, Scaler, ScalerKind};
 pub use table::{FamilyId, Table};

@@ -260,3 +260,67 @@ impl fmt::Display for CleaningReport {
         write!(f, "  rows kept                {}", self.rows_kept)
     }
 }
+
+/// `n` with thousands separators (`1234567` → `1,234,567`).
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text form of `inspect`.
+pub fn inspect_text(t: &super::Table, source: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "{source}");
+    let _ = writeln!(s, "rows       {}", thousands(t.n_rows));
+    let _ = writeln!(s, "features   {} usable", t.n_features);
+    let _ = writeln!(
+        s,
+        "families   {} (column '{}')",
+        t.families.len(),
+        t.label_column
+    );
+    let counts = t.family_counts();
+    let mut order: Vec<usize> = (0..t.families.len()).collect();
+    order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+    let w = t.families.iter().map(|f| f.len()).max().unwrap_or(0).max(8);
+    for i in order {
+        let _ = writeln!(
+            s,
+            "  {:<w$}  {:>10}  {:>5.1}%",
+            t.families[i],
+            thousands(counts[i]),
+            100.0 * counts[i] as f64 / t.n_rows as f64
+        );
+    }
+    if !t.report.one_hot.is_empty() {
+        let v: Vec<String> = t
+            .report
+            .one_hot
+            .iter()
+            .map(|o| format!("{} ({} values)", o.name, o.levels))
+            .collect();
+        let _ = writeln!(s, "one-hot    {}", v.join(", "));
+    }
+    let dc = &t.report.dropped_columns;
+    let _ = writeln!(s, "dropped columns ({})", dc.len());
+    let w = dc.iter().map(|d| d.name.len()).max().unwrap_or(0).min(40);
+    for d in dc {
+        let _ = writeln!(
+            s,
+            "  {:<w$}  {:<14} {}",
+            d.name,
+            d.reason.as_str(),
+            d.detail
+        );
+    }
+    let _ = writeln!(s, "{}", t.report);
+    s
+}

@@ -14,7 +14,7 @@
 use super::{CheckpointPools, Ctx, DetectError, Detector, Event, FamilyScores, Stage, TrainView};
 use crate::data::FamilyId;
 use crate::eval;
-use crate::experiment::{InnerMode, MetaLearnerParams, PcgradTasks, TauPolicy};
+use serde::{Deserialize, Serialize};
 use crate::nn::{
     bce_with_logit_targets, bce_with_logits, clip_grad_norm, cosine_lr, frozen_threads, par_map,
     pcgrad, sign_pm1, Adam, AdamConfig, Decoder, Encoder, FrozenNet, FrozenWorkspace, Head,
@@ -25,6 +25,210 @@ use candle_core::{DType, Device, Tensor, TensorId, Var};
 use std::collections::HashMap;
 
 type R<T> = Result<T, DetectError>;
+
+/// Inner-stage training data (spec §1.17 #1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InnerMode {
+    /// The paper: normals only, BCE(ℓ₀, normal) + reconstruction.
+    #[default]
+    NormalsOnly,
+    /// The authors' code: supervised BCE on anomalies and normals of the inner families.
+    SupervisedInnerFamilies,
+}
+
+/// The threshold kept at the end (spec §1.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TauPolicy {
+    /// The final episode's τ* (the paper).
+    #[default]
+    Final,
+    /// The τ* with the best validation F1 over episodes (v5555).
+    BestValF1,
+}
+
+/// PCGrad tasks (spec §1.17 #3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PcgradTasks {
+    /// Inner-consistency task + one task per outer family (the paper).
+    #[default]
+    PerFamily,
+    /// Two tasks: inner-consistency and the pooled outer loss, fixed order (the code).
+    TwoTasks,
+    /// No gradient surgery.
+    Off,
+}
+
+/// Hyper-parameters of the meta-learner; defaults from spec §1.16.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaLearnerParams {
+    pub enc_hidden: usize,
+    pub enc_depth: usize,
+    pub embed_dim: usize,
+    pub dropout: f64,
+    pub drop_path: f64,
+    pub feature_dropout: f64,
+    pub dec_hidden: usize,
+    pub dec_depth: usize,
+    pub lambda_rec: f64,
+    pub inner_mode: InnerMode,
+    pub inner_lr: f64,
+    pub weight_decay: f64,
+    pub inner_batch: usize,
+    pub inner_epochs: usize,
+    pub inner_per_family: usize,
+    pub outer_batch: usize,
+    pub outer_epochs: usize,
+    pub lr_head: f64,
+    pub lr_last_block: f64,
+    pub lr_temperature: f64,
+    pub unfreeze_last_block: bool,
+    pub margin: f64,
+    pub alpha_margin: f64,
+    pub epsilon: f64,
+    pub lambda_t: f64,
+    /// ODIN steps in training (each ε/steps) and at evaluation.
+    pub odin_steps_train: usize,
+    pub odin_steps_eval: usize,
+    /// +1: confidence-increasing (the paper); −1: the authors' code.
+    pub odin_sign: i8,
+    pub pcgrad: PcgradTasks,
+    pub clip_norm: f64,
+    pub tau_policy: TauPolicy,
+    /// Stage-0 encoder pre-training epochs on normal rows (0 = off).
+    pub pretrain_epochs: usize,
+}
+
+impl Default for MetaLearnerParams {
+    fn default() -> Self {
+        MetaLearnerParams {
+            enc_hidden: 256,
+            enc_depth: 3,
+            embed_dim: 128,
+            dropout: 0.1,
+            drop_path: 0.05,
+            feature_dropout: 0.05,
+            dec_hidden: 128,
+            dec_depth: 2,
+            lambda_rec: 0.1,
+            inner_mode: InnerMode::NormalsOnly,
+            inner_lr: 3e-3,
+            weight_decay: 1e-4,
+            inner_batch: 256,
+            inner_epochs: 10,
+            inner_per_family: 20_000,
+            outer_batch: 128,
+            outer_epochs: 5,
+            lr_head: 3e-3,
+            lr_last_block: 1e-4,
+            lr_temperature: 1e-3,
+            unfreeze_last_block: true,
+            margin: 0.5,
+            alpha_margin: 0.1,
+            epsilon: 2e-3,
+            lambda_t: 1e-2,
+            odin_steps_train: 5,
+            odin_steps_eval: 1,
+            odin_sign: 1,
+            pcgrad: PcgradTasks::PerFamily,
+            clip_norm: 1.0,
+            tau_policy: TauPolicy::Final,
+            pretrain_epochs: 0,
+        }
+    }
+}
+
+
+impl super::MethodSpec for MetaLearnerParams {
+    fn info() -> super::MethodInfo {
+        super::MethodInfo {
+            title: "Multidirectional meta-learner",
+            paper: "Multidirectional meta-learning for class-generalizable anomaly detection (spec §1; reference refbench/mdml.py)",
+            labels: super::Labels::FewShot,
+            summary: "Encoder + head learn the normal manifold (inner stage), an outer stage with ODIN-perturbed inputs, a learned temperature and a margin hinge separates normals from few anomalies of rotating families; PCGrad resolves task conflicts. Score 1 − σ(ℓ₀(x̃)/T).",
+        }
+    }
+
+    fn params() -> &'static [super::ParamInfo] {
+        use super::ParamInfo as P;
+        const A: &str = "Architecture";
+        const I: &str = "Inner stage (normal manifold)";
+        const O: &str = "Outer stage (ODIN, temperature, margin, PCGrad)";
+        // Widths are capped at 16,384 and batches at 2^20 rows: one step of a wider model or a
+        // larger batch does not fit in the memory of a workstation (a 16,384-wide block is
+        // already 1 GiB of weights + Adam state per block).
+        const PARAMS: &[P] = &[
+            P::int("enc_hidden", 1, 16_384, "hidden width of the encoder's ResBlocks (256)").in_group(A),
+            P::int("enc_depth", 1, 64, "pre-norm ResBlocks in the encoder (3)").in_group(A),
+            P::int("embed_dim", 1, 16_384, "encoder output width (128)").in_group(A),
+            P::float("dropout", 0.0, 1.0, "dropout in the ResBlocks, in [0, 1) (0.1)").in_group(A),
+            P::float("drop_path", 0.0, 1.0, "whole-batch stochastic depth, in [0, 1) (0.05)").in_group(A),
+            P::float("feature_dropout", 0.0, 1.0, "input features zeroed in training, in [0, 1) (0.05)").in_group(A),
+            P::int("dec_hidden", 1, 16_384, "width of the reconstruction decoder (128)").in_group(A),
+            P::int("dec_depth", 1, 64, "blocks of the reconstruction decoder (2)").in_group(A),
+            P::float("lambda_rec", 0.0, 1e6, "weight of the reconstruction term (0.1)").in_group(I),
+            P::choice("inner_mode", &["normals_only", "supervised_inner_families"], "inner data: normals only (paper) or the inner families' anomalies too (authors' code, spec §1.17 #1)").in_group(I),
+            P::float("inner_lr", 0.0, 10.0, "AdamW learning rate of the inner stage (3e-3)").in_group(I),
+            P::float("weight_decay", 0.0, 10.0, "AdamW weight decay of the inner stage (1e-4)").in_group(I),
+            P::int("inner_batch", 1, 1 << 20, "rows per inner step (256)").in_group(I),
+            P::int("inner_epochs", 0, 100_000, "passes over the inner rows per episode (10)").in_group(I),
+            P::int("inner_per_family", 1, 100_000_000, "normal rows drawn per inner family (20000)").in_group(I),
+            P::int("outer_batch", 1, 1 << 20, "rows per outer step (128)").in_group(O),
+            P::int("outer_epochs", 0, 100_000, "passes over the outer episode rows (5)").in_group(O),
+            P::float("lr_head", 0.0, 10.0, "learning rate of the head in the outer stage (3e-3)").in_group(O),
+            P::float("lr_last_block", 0.0, 10.0, "learning rate of the lightly unfrozen last encoder block (1e-4)").in_group(O),
+            P::float("lr_temperature", 0.0, 10.0, "learning rate of ρ = log T (1e-3)").in_group(O),
+            P::boolean("unfreeze_last_block", "train the encoder's last block in the outer stage (true)").in_group(O),
+            P::float("margin", -1e6, 1e6, "hinge margin m on calibrated logits (0.5)").in_group(O),
+            P::float("alpha_margin", 0.0, 1e6, "weight α of the margin hinge (0.1)").in_group(O),
+            P::float("epsilon", 0.0, 1e3, "ODIN input perturbation size ε, fixed (2e-3)").in_group(O),
+            P::float("lambda_t", 0.0, 1e6, "penalty λ_T·ρ² keeping T near 1 (1e-2)").in_group(O),
+            P::int("odin_steps_train", 1, 1000, "ODIN steps J of ε/J in training (5)").in_group(O),
+            P::int("odin_steps_eval", 1, 1000, "ODIN steps at checkpoints and test (1)").in_group(O),
+            P::int("odin_sign", -1, 1, "+1 confidence-increasing (paper), −1 the authors' code").in_group(O),
+            P::choice("pcgrad", &["per_family", "two_tasks", "off"], "PCGrad tasks: one per outer family (paper), two (code), or off (spec §1.17 #3)").in_group(O),
+            P::float("clip_norm", 0.0, 1e9, "gradient clipping norm (1.0)").in_group(O),
+            P::choice("tau_policy", &["final", "best_val_f1"], "τ* kept: the final episode's (paper) or the best validation F1's").in_group(O),
+            P::int("pretrain_epochs", 0, 100_000, "stage-0 encoder pre-training epochs on normals (0 = off)").in_group(I),
+        ];
+        PARAMS
+    }
+
+    fn validate(&self) -> Result<(), super::ParamError> {
+        if ![-1, 1].contains(&self.odin_sign) {
+            return Err(super::ParamError::new(
+                "odin_sign",
+                format!("{} — allowed: 1 or -1", self.odin_sign),
+            ));
+        }
+        for (n, v) in [
+            ("dropout", self.dropout),
+            ("drop_path", self.drop_path),
+            ("feature_dropout", self.feature_dropout),
+        ] {
+            if v >= 1.0 {
+                return Err(super::ParamError::new(n, format!("{v} — must be in [0, 1)")));
+            }
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> String {
+        "meta_learner".into()
+    }
+
+    fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn Detector>, DetectError> {
+        Ok(Box::new(MetaLearner::new(
+            self.clone(),
+            ctx.d,
+            ctx.seed,
+            ctx.device,
+        )?))
+    }
+}
 
 /// Clamp of ρ = log T (spec §1.7): T ∈ [0.3, 10].
 pub const RHO_MIN: f64 = -1.203_972_804_325_936; // ln 0.3
@@ -1246,7 +1450,7 @@ impl Detector for MetaLearner {
 #[cfg(test)]
 mod step_tests {
     use super::*;
-    use crate::experiment::MetaLearnerParams;
+    use crate::detect::MetaLearnerParams;
 
     type Fixture = HashMap<String, Tensor>;
 
@@ -1482,7 +1686,7 @@ mod step_tests {
 #[cfg(test)]
 mod pretrain_tests {
     use super::*;
-    use crate::experiment::MetaLearnerParams;
+    use crate::detect::MetaLearnerParams;
     use std::sync::atomic::AtomicBool;
 
     /// Stage 0 lowers the reconstruction error; afterwards the inner stage moves only the head
@@ -1565,7 +1769,7 @@ mod pretrain_tests {
 #[cfg(test)]
 mod outer_mode_tests {
     use super::*;
-    use crate::experiment::MetaLearnerParams;
+    use crate::detect::MetaLearnerParams;
     use crate::split::Pool;
 
     fn model(drop_path: f64) -> (MetaLearner, Vec<f32>) {

@@ -1,8 +1,28 @@
-//! Detectors: one trait, one module per method. Every detector scores with
+//! Detectors: one trait, one module per method, one registry. Every detector scores with
 //! **higher = more anomalous**, converting at its own edge.
+//!
+//! To add a method: write `detect/NAME.rs` with its parameter struct implementing
+//! [`MethodSpec`] and its [`Detector`], then add one line to the `registry!` list below.
 
-pub mod meta;
-pub mod odin;
+pub mod registry;
+
+pub use registry::{BuildCtx, Labels, MethodInfo, MethodSpec, ParamError, ParamInfo, ParamKind};
+
+registry::registry! {
+    meta => MetaLearner(MetaLearnerParams),
+    odin => Odin(OdinParams),
+    iforest => IsolationForest(IsolationForestParams),
+    ecod => Ecod(EcodParams),
+    ocsvm => OneClassSvm(OneClassSvmParams),
+}
+pub use meta::{InnerMode, PcgradTasks, TauPolicy};
+
+impl Default for Method {
+    /// The method heldout is about: the meta-learner with the paper's settings.
+    fn default() -> Self {
+        Method::MetaLearner(MetaLearnerParams::default())
+    }
+}
 
 use crate::data::FamilyId;
 use crate::rng::SplitMix64;
@@ -96,6 +116,9 @@ pub struct TrainView {
     pub normals: Vec<f32>,
     /// Few-shot anomalies of each seen family.
     pub few_shot: Vec<(FamilyId, Vec<f32>)>,
+    /// Every training row of each seen family: filled only for methods whose
+    /// [`MethodInfo::labels`] is [`Labels::AllSeen`] (empty otherwise).
+    pub seen_train: Vec<(FamilyId, Vec<f32>)>,
     /// The seen-family validation pool (threshold selection).
     pub val: Block,
     /// Balanced validation blocks per family for checkpoint curves (logging only).
@@ -109,7 +132,7 @@ pub struct TrainView {
 
 /// The three snapshots of an episode (spec §1.12); training steps are also tagged with the
 /// stage they belong to, including the optional stage-0 pre-training (spec §1.8, episode 0, no
-/// checkpoint).
+/// checkpoint). Methods without episodes have one snapshot, `Final`: the trained model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -117,6 +140,7 @@ pub enum Stage {
     Inner,
     Outer,
     Pretrain,
+    Final,
 }
 
 impl Stage {
@@ -126,6 +150,7 @@ impl Stage {
             Stage::Inner => "inner",
             Stage::Outer => "outer",
             Stage::Pretrain => "pretrain",
+            Stage::Final => "final",
         }
     }
 }
@@ -140,10 +165,28 @@ pub struct FamilyScores {
     pub margin: f64,
 }
 
-/// What a detector reports while it trains.
+/// What a detector reports while it trains. Episodic methods (the meta-learner) report
+/// `Progress`, `Episode`, `Checkpoint`, `Pcgrad` and `Probe`; methods trained in epochs or built
+/// piece by piece report `Step` and `Epoch`; every method may report `Threshold`.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A training step.
+    /// Work done in a method without episodes: `done` of `total` units of `phase` (optimiser
+    /// steps, trees, solver iterations…). For progress only; not written to the run folder.
+    Step {
+        phase: &'static str,
+        done: usize,
+        total: usize,
+    },
+    /// An epoch of a method trained in epochs ended: its loss terms, each averaged over the
+    /// epoch's steps (the run folder's `epochs.csv`).
+    Epoch {
+        phase: &'static str,
+        /// 1-based, of `epochs`.
+        epoch: usize,
+        epochs: usize,
+        terms: Vec<(&'static str, f64)>,
+    },
+    /// A training step of an episodic method.
     Progress {
         episode: usize,
         stage: Stage,
@@ -243,6 +286,125 @@ pub trait Detector {
     fn threshold(&self) -> f64;
     /// Saves the weights as safetensors.
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+}
+
+/// Why a plain model's fit did not produce a model (the classical detectors').
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    /// The stop flag was set.
+    #[error("stopped")]
+    Stopped,
+    /// Invalid parameters or training data, or a degenerate solution; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<FitError> for DetectError {
+    fn from(e: FitError) -> Self {
+        match e {
+            FitError::Stopped => DetectError::Stopped,
+            FitError::Invalid(m) => DetectError::Other(m),
+        }
+    }
+}
+
+/// A model that is fitted once and then scores rows: what the standard detectors implement.
+/// [`Fitted`] turns one into a [`Detector`] (τ* on the validation pool, the events, the stop flag
+/// around it), so a method file holds only its model and its [`MethodSpec`].
+pub trait Fit: Sized {
+    type Params: Clone;
+    /// Trains on `data` (already scaled), reporting progress through `ctx`.
+    fn fit(
+        p: &Self::Params,
+        data: &TrainView,
+        seed: u64,
+        ctx: &mut Ctx,
+    ) -> Result<Self, DetectError>;
+    /// Higher = more anomalous.
+    fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError>;
+    /// Writes the fitted model to `path` (the runner names it `….safetensors`; models that are
+    /// not tensors write JSON there).
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+}
+
+/// A [`Fit`] model as a [`Detector`].
+pub struct Fitted<M: Fit> {
+    p: M::Params,
+    name: String,
+    seed: u64,
+    model: Option<M>,
+    tau: f64,
+}
+
+impl<M: Fit> Fitted<M> {
+    pub fn new(p: M::Params, name: String, seed: u64) -> Self {
+        Fitted {
+            p,
+            name,
+            seed,
+            model: None,
+            tau: 0.5,
+        }
+    }
+
+    fn model(&self) -> Result<&M, DetectError> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| DetectError::Other(format!("{}: score called before fit", self.name)))
+    }
+}
+
+impl<M: Fit> Detector for Fitted<M> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError> {
+        let m = M::fit(&self.p, data, self.seed, ctx)?;
+        if ctx.stopped() {
+            return Err(DetectError::Stopped);
+        }
+        if !data.val.is_empty() {
+            let scores = m.score(&data.val.x)?;
+            self.tau = val_threshold(&data.val, &scores, ctx);
+        }
+        self.model = Some(m);
+        Ok(())
+    }
+    fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError> {
+        self.model()?.score(x)
+    }
+    fn threshold(&self) -> f64 {
+        self.tau
+    }
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
+        self.model()?.save(path)
+    }
+}
+
+/// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9), announced as an
+/// [`Event::Threshold`]; 0.5 when the pool cannot give one.
+pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> f64 {
+    let labels: Vec<bool> = val.y.iter().map(|&y| y == 1).collect();
+    match crate::eval::best_f1_threshold(&labels, scores) {
+        Ok(b) => {
+            (ctx.emit)(Event::Threshold {
+                episode: 1,
+                tau: b.tau,
+                f1: b.f1,
+            });
+            b.tau
+        }
+        Err(_) => 0.5,
+    }
+}
+
+/// Writes a serialisable model as JSON (for models that are not tensors).
+pub fn save_json<T: serde::Serialize>(
+    model: &T,
+    path: &std::path::Path,
+) -> Result<(), DetectError> {
+    let text = serde_json::to_vec(model).map_err(|e| DetectError::Other(e.to_string()))?;
+    crate::atomic::write_atomic(path, text).map_err(|e| DetectError::Other(format!("{e:#}")))
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 
 use super::{Ctx, DetectError, Detector, Event, Stage, TrainView};
 use crate::eval;
-use crate::experiment::{MetaLearnerParams, OdinParams};
+use super::MetaLearnerParams;
+use serde::{Deserialize, Serialize};
 use crate::nn::{
     clip_grad_norm, cosine_lr, sign_pm1, Adam, AdamConfig, Encoder, Head, Mode, Params,
 };
@@ -14,6 +15,80 @@ use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, Var};
 
 type R<T> = Result<T, DetectError>;
+
+/// ODIN baseline settings: same encoder + head trained supervised, scored with fixed T and ε.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OdinParams {
+    pub temperature: f64,
+    pub epsilon: f64,
+    pub epochs: usize,
+    pub lr: f64,
+}
+
+impl Default for OdinParams {
+    fn default() -> Self {
+        // OpenOOD's odin.yml default; 5 epochs and AdamW 1e-3 as the reference.
+        OdinParams {
+            temperature: 1000.0,
+            epsilon: 0.0014,
+            epochs: 5,
+            lr: 1e-3,
+        }
+    }
+}
+
+
+impl super::MethodSpec for OdinParams {
+    fn info() -> super::MethodInfo {
+        super::MethodInfo {
+            title: "ODIN (fixed T and ε)",
+            paper: "Liang et al., Enhancing the reliability of out-of-distribution image detection (ICLR 2018); spec §1.20, reference refbench/deep.py",
+            labels: super::Labels::FewShot,
+            summary: "The meta-learner's encoder + head trained with a 2-class cross-entropy on normals and few-shot anomalies, scored with temperature scaling and an input perturbation: 1 − softmax(ℓ(x̃)/T)[normal].",
+        }
+    }
+
+    fn params() -> &'static [super::ParamInfo] {
+        use super::ParamInfo as P;
+        const PARAMS: &[P] = &[
+            P::float("temperature", 0.0, 1e9, "T of the softmax at scoring, > 0 (OpenOOD: 1000)"),
+            P::float("epsilon", 0.0, 1e3, "input perturbation size ε (OpenOOD: 0.0014)"),
+            P::int("epochs", 0, 100_000, "supervised training epochs over the normal rows (reference: 5)"),
+            P::float("lr", 0.0, 10.0, "AdamW learning rate, cosine to 0 (reference: 1e-3)"),
+        ];
+        PARAMS
+    }
+
+    fn validate(&self) -> Result<(), super::ParamError> {
+        if self.temperature <= 0.0 {
+            return Err(super::ParamError::new(
+                "temperature",
+                format!("{} — must be > 0", self.temperature),
+            ));
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> String {
+        format!("odin_T{}_eps{}", self.temperature, self.epsilon)
+    }
+
+    fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn Detector>, DetectError> {
+        // The reference trains ODIN on the meta-learner's encoder and head, same sizes.
+        let arch = match ctx.main {
+            super::Method::MetaLearner(a) => a.clone(),
+            _ => MetaLearnerParams::default(),
+        };
+        Ok(Box::new(Odin::new(
+            self.clone(),
+            &arch,
+            ctx.d,
+            ctx.seed,
+            ctx.device,
+        )?))
+    }
+}
 
 /// The ODIN baseline.
 pub struct Odin {

@@ -143,7 +143,8 @@ pub fn bench_episode(
             _ => {}
         }
     };
-    run(&exp, Path::new("."), dir, &stop, &mut sink)?;
+    let exp = exp.checked(Path::new("bench-episode"), Path::new("."))?;
+    run(&exp, dir, &stop, &mut sink)?;
     let n = episode_start.len().max(1);
     let total = match (episode_start.first(), episode_end) {
         (Some(a), Some(b)) => b.duration_since(*a).as_secs_f64(),

@@ -6,6 +6,7 @@
 
 use crate::data::demo::DemoKind;
 use crate::data::{CategoricalPolicy, LoadOptions, MissingPolicy, ScalerKind};
+pub use crate::detect::{InnerMode, MetaLearnerParams, Method, OdinParams, PcgradTasks, TauPolicy};
 pub use crate::split::{
     Curriculum, EpisodeSpec, FewShot, Fraction, HeldOut, PoolSpec, Priority, Roles, SplitSpec,
 };
@@ -121,168 +122,6 @@ pub enum Protocol {
     LofoBalanced,
 }
 
-/// A detector and its hyper-parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Method {
-    /// The multidirectional meta-learner (spec §1).
-    MetaLearner(MetaLearnerParams),
-    /// ODIN with fixed temperature and perturbation (spec §1.20).
-    Odin(OdinParams),
-}
-
-impl Default for Method {
-    fn default() -> Self {
-        Method::MetaLearner(MetaLearnerParams::default())
-    }
-}
-
-impl Method {
-    /// A short name for tables and folders.
-    pub fn name(&self) -> String {
-        match self {
-            Method::MetaLearner(_) => "meta_learner".into(),
-            Method::Odin(p) => format!("odin_T{}_eps{}", p.temperature, p.epsilon),
-        }
-    }
-}
-
-/// Inner-stage training data (spec §1.17 #1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InnerMode {
-    /// The paper: normals only, BCE(ℓ₀, normal) + reconstruction.
-    #[default]
-    NormalsOnly,
-    /// The authors' code: supervised BCE on anomalies and normals of the inner families.
-    SupervisedInnerFamilies,
-}
-
-/// The threshold kept at the end (spec §1.13).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TauPolicy {
-    /// The final episode's τ* (the paper).
-    #[default]
-    Final,
-    /// The τ* with the best validation F1 over episodes (v5555).
-    BestValF1,
-}
-
-/// PCGrad tasks (spec §1.17 #3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PcgradTasks {
-    /// Inner-consistency task + one task per outer family (the paper).
-    #[default]
-    PerFamily,
-    /// Two tasks: inner-consistency and the pooled outer loss, fixed order (the code).
-    TwoTasks,
-    /// No gradient surgery.
-    Off,
-}
-
-/// Hyper-parameters of the meta-learner; defaults from spec §1.16.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetaLearnerParams {
-    pub enc_hidden: usize,
-    pub enc_depth: usize,
-    pub embed_dim: usize,
-    pub dropout: f64,
-    pub drop_path: f64,
-    pub feature_dropout: f64,
-    pub dec_hidden: usize,
-    pub dec_depth: usize,
-    pub lambda_rec: f64,
-    pub inner_mode: InnerMode,
-    pub inner_lr: f64,
-    pub weight_decay: f64,
-    pub inner_batch: usize,
-    pub inner_epochs: usize,
-    pub inner_per_family: usize,
-    pub outer_batch: usize,
-    pub outer_epochs: usize,
-    pub lr_head: f64,
-    pub lr_last_block: f64,
-    pub lr_temperature: f64,
-    pub unfreeze_last_block: bool,
-    pub margin: f64,
-    pub alpha_margin: f64,
-    pub epsilon: f64,
-    pub lambda_t: f64,
-    /// ODIN steps in training (each ε/steps) and at evaluation.
-    pub odin_steps_train: usize,
-    pub odin_steps_eval: usize,
-    /// +1: confidence-increasing (the paper); −1: the authors' code.
-    pub odin_sign: i8,
-    pub pcgrad: PcgradTasks,
-    pub clip_norm: f64,
-    pub tau_policy: TauPolicy,
-    /// Stage-0 encoder pre-training epochs on normal rows (0 = off).
-    pub pretrain_epochs: usize,
-}
-
-impl Default for MetaLearnerParams {
-    fn default() -> Self {
-        MetaLearnerParams {
-            enc_hidden: 256,
-            enc_depth: 3,
-            embed_dim: 128,
-            dropout: 0.1,
-            drop_path: 0.05,
-            feature_dropout: 0.05,
-            dec_hidden: 128,
-            dec_depth: 2,
-            lambda_rec: 0.1,
-            inner_mode: InnerMode::NormalsOnly,
-            inner_lr: 3e-3,
-            weight_decay: 1e-4,
-            inner_batch: 256,
-            inner_epochs: 10,
-            inner_per_family: 20_000,
-            outer_batch: 128,
-            outer_epochs: 5,
-            lr_head: 3e-3,
-            lr_last_block: 1e-4,
-            lr_temperature: 1e-3,
-            unfreeze_last_block: true,
-            margin: 0.5,
-            alpha_margin: 0.1,
-            epsilon: 2e-3,
-            lambda_t: 1e-2,
-            odin_steps_train: 5,
-            odin_steps_eval: 1,
-            odin_sign: 1,
-            pcgrad: PcgradTasks::PerFamily,
-            clip_norm: 1.0,
-            tau_policy: TauPolicy::Final,
-            pretrain_epochs: 0,
-        }
-    }
-}
-
-/// ODIN baseline settings: same encoder + head trained supervised, scored with fixed T and ε.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OdinParams {
-    pub temperature: f64,
-    pub epsilon: f64,
-    pub epochs: usize,
-    pub lr: f64,
-}
-
-impl Default for OdinParams {
-    fn default() -> Self {
-        // OpenOOD's odin.yml default; 5 epochs and AdamW 1e-3 as the reference.
-        OdinParams {
-            temperature: 1000.0,
-            epsilon: 0.0014,
-            epochs: 5,
-            lr: 1e-3,
-        }
-    }
-}
-
 /// Where models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Device {
@@ -317,7 +156,90 @@ pub enum ConfigError {
     },
 }
 
+/// An experiment that passed [`Experiment::check`], with the folder its relative paths are
+/// resolved against: what [`crate::experiment::run`] requires. Made only by
+/// [`Experiment::load`] and [`Experiment::checked`], so a run can never start from an unchecked
+/// file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedExperiment {
+    exp: Experiment,
+    base: PathBuf,
+}
+
+impl CheckedExperiment {
+    /// The folder relative data paths are resolved against (the experiment file's folder).
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+    /// The experiment.
+    pub fn experiment(&self) -> &Experiment {
+        &self.exp
+    }
+    /// The same experiment with another `compare` list, checked again.
+    pub fn with_compare(self, compare: Vec<Method>) -> Result<CheckedExperiment, ConfigError> {
+        let base = self.base;
+        Experiment {
+            compare,
+            ..self.exp
+        }
+        .checked(Path::new("--compare"), &base)
+    }
+
+    /// Back to an editable experiment.
+    pub fn into_inner(self) -> Experiment {
+        self.exp
+    }
+}
+
+impl std::ops::Deref for CheckedExperiment {
+    type Target = Experiment;
+    fn deref(&self) -> &Experiment {
+        &self.exp
+    }
+}
+
+/// The folder relative paths of an experiment file are resolved against.
+pub fn base_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 impl Experiment {
+    /// The one checked loader (command line, workbench, playground): reads `path`, applies
+    /// `--set FIELD=VALUE` overrides, parses and checks it.
+    pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<CheckedExperiment> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::load_text(&text, path, &base_of(path), overrides)
+    }
+
+    /// As [`Experiment::load`], from text (`path` names it in messages; `base` resolves its
+    /// relative paths), e.g. the built-in demo or the workbench's editor.
+    pub fn load_text(
+        text: &str,
+        path: &Path,
+        base: &Path,
+        overrides: &[String],
+    ) -> anyhow::Result<CheckedExperiment> {
+        use anyhow::Context as _;
+        let text = super::overrides::apply_overrides(text, overrides)
+            .with_context(|| path.display().to_string())?;
+        Ok(Self::parse(&text, path)?.checked(path, base)?)
+    }
+
+    /// This experiment, checked (`path` names it in messages; `base` resolves relative paths).
+    pub fn checked(self, path: &Path, base: &Path) -> Result<CheckedExperiment, ConfigError> {
+        self.check(path)?;
+        Ok(CheckedExperiment {
+            exp: self,
+            base: base.to_path_buf(),
+        })
+    }
+
     /// Reads and checks an experiment file.
     pub fn read(path: &Path) -> Result<Experiment, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
@@ -431,61 +353,8 @@ impl Experiment {
             } else {
                 format!("compare[{}]", i - 1)
             };
-            match m {
-                Method::MetaLearner(p) => {
-                    if ![-1, 1].contains(&p.odin_sign) {
-                        return bad(
-                            &format!("{field}.odin_sign"),
-                            format!("{} — allowed: 1 or -1", p.odin_sign),
-                        );
-                    }
-                    for (n, v) in [
-                        ("dropout", p.dropout),
-                        ("drop_path", p.drop_path),
-                        ("feature_dropout", p.feature_dropout),
-                    ] {
-                        if !(0.0..1.0).contains(&v) {
-                            return bad(
-                                &format!("{field}.{n}"),
-                                format!("{v} — must be in [0, 1)"),
-                            );
-                        }
-                    }
-                    for (n, v) in [
-                        ("inner_lr", p.inner_lr),
-                        ("lr_head", p.lr_head),
-                        ("epsilon", p.epsilon),
-                    ] {
-                        if !(v >= 0.0 && v.is_finite()) {
-                            return bad(&format!("{field}.{n}"), format!("{v} — must be ≥ 0"));
-                        }
-                    }
-                    if p.inner_batch == 0
-                        || p.outer_batch == 0
-                        || p.enc_hidden == 0
-                        || p.embed_dim == 0
-                        || p.enc_depth == 0
-                    {
-                        return bad(
-                            &field,
-                            "batch sizes and layer widths/depths must be at least 1".into(),
-                        );
-                    }
-                }
-                Method::Odin(p) => {
-                    if p.temperature.is_nan() || p.temperature <= 0.0 {
-                        return bad(
-                            &format!("{field}.temperature"),
-                            format!("{} — must be > 0", p.temperature),
-                        );
-                    }
-                    if p.epsilon.is_nan() || p.epsilon < 0.0 {
-                        return bad(
-                            &format!("{field}.epsilon"),
-                            format!("{} — must be ≥ 0", p.epsilon),
-                        );
-                    }
-                }
+            if let Err(e) = m.check() {
+                return bad(&format!("{field}.{}", e.param), e.msg);
             }
         }
         Ok(())

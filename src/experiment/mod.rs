@@ -1,5 +1,8 @@
 //! Experiments: the RON file, the plan it implies, and (later) the runner.
 
+/// The built-in demo experiment (the same text as `experiments/demo.ron`).
+pub const DEMO_EXPERIMENT: &str = include_str!("../../experiments/demo.ron");
+
 pub mod bench;
 mod config;
 pub mod overrides;
@@ -10,4 +13,4 @@ mod run;
 pub use config::*;
 pub use overrides::apply_overrides;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
-pub use run::{new_run_dir, run, write_atomic, RunEvent, RunState};
+pub use run::{new_run_dir, run, RunEvent, RunState};

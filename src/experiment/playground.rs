@@ -208,6 +208,7 @@ impl Snapshot {
             Stage::Inner => format!("inner step {}/{}", self.step, self.steps),
             Stage::Outer => format!("outer step {}/{}", self.step, self.steps),
             Stage::Pretrain => format!("stage-0 step {}/{}", self.step, self.steps),
+            Stage::Final => "trained".to_string(),
         };
         let loss = self
             .loss
@@ -385,8 +386,13 @@ fn build(o: &PlaygroundOptions) -> Result<(Scene, Job)> {
         seeds: vec![o.seed],
         device: Device::Cpu,
         output: "runs".into(),
-    };
-    let table = load_data(&exp, std::path::Path::new("."))?;
+    }
+    // the same checks as any experiment file (a width or count out of range is refused here)
+    .checked(
+        std::path::Path::new("playground"),
+        std::path::Path::new("."),
+    )?;
+    let table = load_data(&exp, exp.base())?;
     let d = table.n_features;
     let roles = exp.roles.resolve(&table).map_err(anyhow::Error::msg)?;
     let rot = roles
@@ -472,6 +478,7 @@ fn build(o: &PlaygroundOptions) -> Result<(Scene, Job)> {
         d,
         normals: scaled(&task.normal_train),
         few_shot: task.few_shot.iter().map(|(f, r)| (*f, scaled(r))).collect(),
+        seen_train: Vec::new(),
         val: Block {
             x: scaled(&task.val_pool.rows),
             y: task.val_pool.label.clone(),

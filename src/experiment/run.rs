@@ -3,15 +3,17 @@
 //! each finished unit, so a stopped or failed run leaves a complete, readable folder of what
 //! finished. `config.ron` is written before any training.
 
-use super::config::{Device as DeviceSpec, Experiment, Method};
+use super::config::{CheckedExperiment, Device as DeviceSpec, Experiment, Method};
 use super::plan::{load_data, prepare_rotation};
+use crate::atomic::write_atomic;
 use crate::data::{FamilyId, Table};
-use crate::detect::meta::MetaLearner;
-use crate::detect::{Block, CheckpointPools, Ctx, DetectError, Detector, Event, TrainView};
+use crate::detect::{
+    Block, BuildCtx, CheckpointPools, Ctx, DetectError, Detector, Event, Labels, TrainView,
+};
 use crate::eval;
 use crate::report::{
-    CheckpointRow, Curve, CurveRow, FamilyTable, HistRow, LossRow, MetricRow, PcgradRow, RunData,
-    ScoreRow, ThresholdRow, UnitKey,
+    CheckpointRow, Curve, CurveRow, EpochRow, FamilyTable, HistRow, LossRow, MetricRow, PcgradRow,
+    RunData, ScoreRow, ThresholdRow, UnitKey,
 };
 use crate::rng::SplitMix64;
 use crate::split::{split_with, EpisodeSampler, Pool};
@@ -51,17 +53,6 @@ pub enum RunState {
     Stopped,
 }
 
-/// Writes `text` to `path` atomically.
-pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, text).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
-    Ok(())
-}
-
 fn device(spec: DeviceSpec) -> Result<candle_core::Device> {
     Ok(match spec {
         DeviceSpec::Cpu => candle_core::Device::Cpu,
@@ -85,14 +76,15 @@ impl Out {
         for (name, text) in self.data.to_csv() {
             write_atomic(&dir.join(name), &text)?;
         }
-        write_atomic(&dir.join("summary.md"), &self.summary())
+        write_atomic(&dir.join("summary.md"), self.summary())
     }
 
     /// Per-family table (mean ± std over seeds, best per column in bold), as the paper's Table 1.
     fn summary(&self) -> String {
         format!(
-            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds).\n\n{}",
-            FamilyTable::from_metrics(&self.data.metrics).to_markdown()
+            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}",
+            FamilyTable::from_metrics(&self.data.metrics).to_markdown(),
+            FamilyTable::paired_markdown(&self.data.metrics)
         )
     }
 
@@ -120,16 +112,15 @@ fn decimate(xs: &[f64], ys: &[f64], max: usize) -> Vec<(f64, f64)> {
 
 /// Runs the whole experiment into `dir` (created; `config.ron` first).
 pub fn run(
-    exp: &Experiment,
-    base: &Path,
+    exp: &CheckedExperiment,
     dir: &Path,
     stop: &AtomicBool,
     sink: &mut dyn FnMut(RunEvent),
 ) -> Result<RunState> {
     std::fs::create_dir_all(dir.join("models")).with_context(|| dir.display().to_string())?;
-    write_atomic(&dir.join("config.ron"), &exp.to_ron())?;
+    write_atomic(&dir.join("config.ron"), exp.to_ron())?;
     write_atomic(&dir.join("status.txt"), "running\n")?;
-    let result = run_inner(exp, base, dir, stop, sink);
+    let result = run_inner(exp, exp.base(), dir, stop, sink);
     let status = match &result {
         Ok(RunState::Finished) => "finished\n".to_string(),
         Ok(RunState::Stopped) => "stopped: the folder holds the units that finished\n".to_string(),
@@ -190,6 +181,14 @@ fn run_inner(
                         .iter()
                         .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
                         .collect(),
+                    seen_train: if method.info().labels == Labels::AllSeen {
+                        task.seen_train
+                            .iter()
+                            .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                     val: block(&task.val_pool),
                     checkpoint: CheckpointPools {
                         val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),
@@ -207,22 +206,12 @@ fn run_inner(
                     n_episodes: exp.episodes.count,
                     family_names: table.families.clone(),
                 };
-                let mut det: Box<dyn Detector> = match method {
-                    Method::MetaLearner(p) => Box::new(MetaLearner::new(p.clone(), d, seed, &dev)?),
-                    Method::Odin(p) => {
-                        let arch = match &exp.method {
-                            Method::MetaLearner(a) => a.clone(),
-                            Method::Odin(_) => Default::default(),
-                        };
-                        Box::new(crate::detect::odin::Odin::new(
-                            p.clone(),
-                            &arch,
-                            d,
-                            seed,
-                            &dev,
-                        )?)
-                    }
-                };
+                let mut det: Box<dyn Detector> = method.build(&BuildCtx {
+                    d,
+                    seed,
+                    device: &dev,
+                    main: &exp.method,
+                })?;
                 let unit = UnitKey {
                     method: mname.clone(),
                     seed,
@@ -451,7 +440,24 @@ fn rows_of(
             tau: *tau,
             val_f1: *f1,
         }),
-        Event::Episode(_) | Event::Probe { .. } => {}
+        Event::Epoch {
+            phase,
+            epoch,
+            epochs,
+            terms,
+        } => {
+            for (term, value) in terms {
+                d.epochs.push(EpochRow {
+                    unit: unit.clone(),
+                    phase: phase.to_string(),
+                    epoch: *epoch,
+                    epochs: *epochs,
+                    term: term.to_string(),
+                    value: *value,
+                });
+            }
+        }
+        Event::Episode(_) | Event::Probe { .. } | Event::Step { .. } => {}
     }
     d
 }

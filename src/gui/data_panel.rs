@@ -187,7 +187,7 @@ impl DataPanel {
             Ok(Ok(t)) => {
                 self.load_seconds = l.started.elapsed().as_secs_f64();
                 self.source = l.what.clone();
-                self.report_text = crate::cli::inspect_text(&t, &self.source);
+                self.report_text = crate::data::inspect_text(&t, &self.source);
                 out.push(Message {
                     level: Level::Info,
                     text: format!(
@@ -292,7 +292,7 @@ impl DataPanel {
         ui.heading(format!(
             "{} — {} rows × {} features, {} families",
             self.source,
-            crate::cli::thousands(t.n_rows),
+            crate::data::thousands(t.n_rows),
             t.n_features,
             t.families.len()
         ));

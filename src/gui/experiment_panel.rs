@@ -7,10 +7,7 @@
 
 use super::Command;
 use crate::data::Table;
-use crate::experiment::{
-    Curriculum, Device, Experiment, FewShot, HeldOut, InnerMode, MetaLearnerParams, Method,
-    OdinParams, PcgradTasks, Plan, Priority, TauPolicy,
-};
+use crate::experiment::{Curriculum, Device, Experiment, FewShot, HeldOut, Method, Plan, Priority};
 use crossbeam_channel::{bounded, Receiver};
 use std::path::Path;
 use std::sync::Arc;
@@ -454,64 +451,11 @@ impl ExperimentPanel {
         });
         ui.separator();
         ui.heading("Method");
-        if let Method::MetaLearner(p) = &mut exp.method {
-            meta_form(ui, p);
-        } else {
-            ui.label("The method under study is a baseline; switch to the meta-learner:");
-            if ui.button("Use the meta-learner").clicked() {
-                exp.method = Method::MetaLearner(Default::default());
-            }
-        }
+        method_picker(ui, &mut exp.method);
+        method_form(ui, "main", &mut exp.method);
         ui.separator();
         ui.heading("Compare with");
-        let odin_at = exp
-            .compare
-            .iter()
-            .position(|m| matches!(m, Method::Odin(_)));
-        let mut odin = odin_at.is_some();
-        if ui
-            .checkbox(&mut odin, "ODIN baseline (fixed T and ε, spec §1.20)")
-            .changed()
-        {
-            match odin_at {
-                Some(i) if !odin => {
-                    exp.compare.remove(i);
-                }
-                None if odin => exp.compare.push(Method::Odin(OdinParams::default())),
-                _ => {}
-            }
-        }
-        for m in &mut exp.compare {
-            if let Method::Odin(p) = m {
-                egui::Grid::new("odin").num_columns(2).show(ui, |ui| {
-                    dragf(
-                        ui,
-                        "ODIN temperature",
-                        &mut p.temperature,
-                        "T of the softmax at scoring (OpenOOD: 1000)",
-                    );
-                    dragf(
-                        ui,
-                        "ODIN ε",
-                        &mut p.epsilon,
-                        "input perturbation size (OpenOOD: 0.0014)",
-                    );
-                    drag(
-                        ui,
-                        "ODIN epochs",
-                        &mut p.epochs,
-                        1..=1000,
-                        "supervised training epochs (reference: 5)",
-                    );
-                    dragf(
-                        ui,
-                        "ODIN learning rate",
-                        &mut p.lr,
-                        "AdamW (reference: 1e-3)",
-                    );
-                });
-            }
-        }
+        compare_ui(ui, exp);
         ui.separator();
         ui.horizontal(|ui| {
             if ui.button("▶ Run this experiment").clicked() {
@@ -634,192 +578,205 @@ fn drag(
     ui.end_row();
 }
 
-fn dragf(ui: &mut egui::Ui, label: &str, v: &mut f64, hint: &str) {
-    let l = ui.label(label).on_hover_text(hint);
-    let speed = (v.abs() * 0.01).max(1e-6);
-    ui.add(egui::DragValue::new(v).speed(speed).max_decimals(6))
-        .labelled_by(l.id)
-        .on_hover_text(hint);
-    ui.end_row();
+/// The method under study: every registered method.
+fn method_picker(ui: &mut egui::Ui, m: &mut Method) {
+    ui.horizontal(|ui| {
+        let lc = ui.label("Method under study");
+        egui::ComboBox::from_id_salt("method_key")
+            .selected_text(m.info().title)
+            .show_ui(ui, |ui| {
+                for d in Method::all() {
+                    let info = d.info();
+                    let chosen = d.key() == m.key();
+                    if ui
+                        .selectable_label(chosen, info.title)
+                        .on_hover_text(format!("{} — {}", info.summary, info.labels.describe()))
+                        .clicked()
+                        && !chosen
+                    {
+                        *m = d;
+                    }
+                }
+            })
+            .response
+            .labelled_by(lc.id);
+    });
 }
 
-fn meta_form(ui: &mut egui::Ui, p: &mut MetaLearnerParams) {
-    let d = MetaLearnerParams::default();
+/// Methods run beside the main one on the same splits and seeds: one checkbox per registered
+/// method, its form when ticked.
+fn compare_ui(ui: &mut egui::Ui, exp: &mut Experiment) {
     ui.horizontal(|ui| {
-        ui.label("Multidirectional meta-learner (spec §1). Hover a name for its meaning; defaults are the paper's.");
-        if *p != d && ui.button("Reset to defaults").clicked() {
-            *p = d.clone();
+        if ui
+            .button("Compare with all")
+            .on_hover_text(
+                "every registered method other than the one under study, with its defaults",
+            )
+            .clicked()
+        {
+            let main = exp.method.key();
+            for d in Method::all() {
+                if d.key() != main && !exp.compare.iter().any(|c| c.key() == d.key()) {
+                    exp.compare.push(d);
+                }
+            }
+        }
+        if !exp.compare.is_empty() && ui.button("None").clicked() {
+            exp.compare.clear();
         }
     });
-    egui::CollapsingHeader::new("Architecture")
-        .default_open(false)
-        .show(ui, |ui| {
-            egui::Grid::new("arch").num_columns(2).show(ui, |ui| {
-                drag(
-                    ui,
-                    "encoder width",
-                    &mut p.enc_hidden,
-                    8..=4096,
-                    "hidden width of the ResBlocks (256)",
-                );
-                drag(
-                    ui,
-                    "encoder depth",
-                    &mut p.enc_depth,
-                    1..=16,
-                    "pre-norm ResBlocks (3)",
-                );
-                drag(
-                    ui,
-                    "embedding",
-                    &mut p.embed_dim,
-                    4..=2048,
-                    "encoder output width (128)",
-                );
-                dragf(ui, "dropout", &mut p.dropout, "in the ResBlocks (0.1)");
-                dragf(
-                    ui,
-                    "drop-path",
-                    &mut p.drop_path,
-                    "whole-batch stochastic depth (0.05)",
-                );
-                dragf(
-                    ui,
-                    "feature dropout",
-                    &mut p.feature_dropout,
-                    "input features zeroed in training (0.05)",
-                );
-                drag(
-                    ui,
-                    "decoder width",
-                    &mut p.dec_hidden,
-                    8..=4096,
-                    "reconstruction decoder (128)",
-                );
-                drag(ui, "decoder depth", &mut p.dec_depth, 1..=16, "(2)");
+    for d in Method::all() {
+        let info = d.info();
+        let at = exp.compare.iter().position(|c| c.key() == d.key());
+        let mut on = at.is_some();
+        if ui
+            .checkbox(
+                &mut on,
+                format!("{} ({})", info.title, info.labels.describe()),
+            )
+            .on_hover_text(format!("{}\n{}", info.summary, info.paper))
+            .changed()
+        {
+            match at {
+                Some(i) if !on => {
+                    exp.compare.remove(i);
+                }
+                None if on => exp.compare.push(d.clone()),
+                _ => {}
+            }
+        }
+        if let Some(i) = exp.compare.iter().position(|c| c.key() == d.key()) {
+            ui.indent(d.key(), |ui| {
+                method_form(ui, &format!("compare{i}"), &mut exp.compare[i])
             });
-        });
-    egui::CollapsingHeader::new("Inner stage (normal manifold)")
-        .default_open(true)
-        .show(ui, |ui| {
-            egui::Grid::new("inner").num_columns(2).show(ui, |ui| {
-                let lc = ui.label("inner data").on_hover_text("spec §1.17 #1: the paper trains on normals only; the authors' code on inner families");
-                egui::ComboBox::from_id_salt("inner_mode")
-                    .selected_text(format!("{:?}", p.inner_mode))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut p.inner_mode, InnerMode::NormalsOnly, "NormalsOnly (paper)");
-                        ui.selectable_value(&mut p.inner_mode, InnerMode::SupervisedInnerFamilies, "SupervisedInnerFamilies (code)");
-                    })
-.response
-.labelled_by(lc.id);
-                ui.end_row();
-                dragf(ui, "inner lr", &mut p.inner_lr, "Adam learning rate of the inner stage (3e-3)");
-                dragf(ui, "λ_rec", &mut p.lambda_rec, "weight of the reconstruction term (0.1)");
-                drag(ui, "inner batch", &mut p.inner_batch, 1..=65_536, "(256)");
-                drag(ui, "inner epochs", &mut p.inner_epochs, 0..=1000, "(10)");
-                drag(ui, "rows per family", &mut p.inner_per_family, 1..=10_000_000, "normal rows drawn per inner family (20000)");
-                drag(ui, "pre-training epochs", &mut p.pretrain_epochs, 0..=1000, "stage-0 encoder pre-training on normals (0 = off)");
-            });
-        });
-    egui::CollapsingHeader::new("Outer stage (ODIN, temperature, margin, PCGrad)")
-        .default_open(true)
-        .show(ui, |ui| {
-            egui::Grid::new("outer").num_columns(2).show(ui, |ui| {
-                drag(ui, "outer batch", &mut p.outer_batch, 1..=65_536, "(128)");
-                drag(ui, "outer epochs", &mut p.outer_epochs, 0..=1000, "(5)");
-                dragf(ui, "lr head", &mut p.lr_head, "(3e-3)");
-                dragf(
-                    ui,
-                    "lr last block",
-                    &mut p.lr_last_block,
-                    "the lightly unfrozen last encoder block (1e-4)",
-                );
-                dragf(
-                    ui,
-                    "lr temperature",
-                    &mut p.lr_temperature,
-                    "learning rate of ρ = log T (1e-3)",
-                );
-                ui.label("unfreeze last block");
-                ui.checkbox(&mut p.unfreeze_last_block, "unfrozen");
-                ui.end_row();
-                dragf(
-                    ui,
-                    "margin m",
-                    &mut p.margin,
-                    "hinge margin on calibrated logits (0.5)",
-                );
-                dragf(
-                    ui,
-                    "α margin",
-                    &mut p.alpha_margin,
-                    "weight of the margin hinge (0.1)",
-                );
-                dragf(
-                    ui,
-                    "ε (ODIN)",
-                    &mut p.epsilon,
-                    "input perturbation size, fixed (2e-3)",
-                );
-                dragf(
-                    ui,
-                    "λ_T",
-                    &mut p.lambda_t,
-                    "penalty λ_T ρ² keeping T near 1 (1e-2)",
-                );
-                drag(
-                    ui,
-                    "ODIN steps (train)",
-                    &mut p.odin_steps_train,
-                    1..=100,
-                    "J steps of ε/J in training (5)",
-                );
-                drag(
-                    ui,
-                    "ODIN steps (eval)",
-                    &mut p.odin_steps_eval,
-                    1..=100,
-                    "(1)",
-                );
-                ui.label("ODIN sign")
-                    .on_hover_text("+1 confidence-increasing (paper); −1 the authors' code");
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut p.odin_sign, 1, "+1");
-                    ui.selectable_value(&mut p.odin_sign, -1, "−1");
+        }
+    }
+}
+
+/// A method's parameter form, drawn from its registry entry: one widget per parameter, by kind,
+/// with the parameter's help on hover; the values travel through the experiment file's own
+/// serialisation, so the form holds nothing per method.
+pub fn method_form(ui: &mut egui::Ui, id: &str, m: &mut Method) {
+    let key = m.key();
+    let info = m.info();
+    ui.horizontal(|ui| {
+        ui.label(info.title).on_hover_text(info.paper);
+        ui.weak(info.labels.describe());
+        if !m.is_default() && ui.button("Reset to defaults").clicked() {
+            if let Some(d) = Method::from_key(key) {
+                *m = d;
+            }
+        }
+    });
+    let Ok(mut tree) = serde_json::to_value(&*m) else {
+        return;
+    };
+    let Some(fields) = tree.get_mut(key).and_then(|v| v.as_object_mut()) else {
+        return;
+    };
+    let params = m.params();
+    let mut groups: Vec<&str> = Vec::new();
+    for p in params {
+        if !groups.contains(&p.group) {
+            groups.push(p.group);
+        }
+    }
+    let mut changed = false;
+    for g in groups {
+        let mut grid = |ui: &mut egui::Ui| {
+            egui::Grid::new(format!("{id}-{key}-{g}"))
+                .num_columns(2)
+                .show(ui, |ui| {
+                    for p in params.iter().filter(|p| p.group == g) {
+                        if let Some(v) = fields.get_mut(p.name) {
+                            changed |= param_widget(ui, id, p, v);
+                        }
+                    }
                 });
-                ui.end_row();
-                let lc = ui.label("PCGrad tasks").on_hover_text("spec §1.17 #3");
-                egui::ComboBox::from_id_salt("pcgrad")
-                    .selected_text(format!("{:?}", p.pcgrad))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(
-                            &mut p.pcgrad,
-                            PcgradTasks::PerFamily,
-                            "PerFamily (paper)",
-                        );
-                        ui.selectable_value(
-                            &mut p.pcgrad,
-                            PcgradTasks::TwoTasks,
-                            "TwoTasks (code)",
-                        );
-                        ui.selectable_value(&mut p.pcgrad, PcgradTasks::Off, "Off");
-                    })
-                    .response
-                    .labelled_by(lc.id);
-                ui.end_row();
-                dragf(ui, "clip norm", &mut p.clip_norm, "gradient clipping (1.0)");
-                let lc = ui.label("τ* policy");
-                egui::ComboBox::from_id_salt("tau")
-                    .selected_text(format!("{:?}", p.tau_policy))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut p.tau_policy, TauPolicy::Final, "Final (paper)");
-                        ui.selectable_value(&mut p.tau_policy, TauPolicy::BestValF1, "BestValF1");
-                    })
-                    .response
-                    .labelled_by(lc.id);
-                ui.end_row();
-            });
-        });
+        };
+        if g.is_empty() {
+            grid(ui);
+        } else {
+            egui::CollapsingHeader::new(g)
+                .id_salt(format!("{id}-{g}"))
+                .default_open(!g.starts_with("Arch"))
+                .show(ui, grid);
+        }
+    }
+    if changed {
+        if let Ok(new) = serde_json::from_value::<Method>(tree) {
+            *m = new;
+        }
+    }
+}
+
+/// One parameter's label and widget; true when the value changed.
+fn param_widget(
+    ui: &mut egui::Ui,
+    id: &str,
+    p: &crate::detect::ParamInfo,
+    v: &mut serde_json::Value,
+) -> bool {
+    use crate::detect::ParamKind;
+    let l = ui.label(p.name.replace('_', " ")).on_hover_text(p.help);
+    let mut changed = false;
+    match p.kind {
+        ParamKind::Int { min, max } => {
+            let hi = i64::try_from(max).unwrap_or(i64::MAX);
+            let mut x = v.as_i64().unwrap_or(min);
+            if ui
+                .add(egui::DragValue::new(&mut x).range(min..=hi))
+                .labelled_by(l.id)
+                .on_hover_text(p.help)
+                .changed()
+            {
+                *v = serde_json::json!(x);
+                changed = true;
+            }
+        }
+        ParamKind::Float { min, max } => {
+            let mut x = v.as_f64().unwrap_or(min);
+            let speed = (x.abs() * 0.01).max(1e-6);
+            if ui
+                .add(
+                    egui::DragValue::new(&mut x)
+                        .range(min..=max)
+                        .speed(speed)
+                        .max_decimals(6),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(p.help)
+                .changed()
+            {
+                *v = serde_json::json!(x);
+                changed = true;
+            }
+        }
+        ParamKind::Bool => {
+            let mut b = v.as_bool().unwrap_or(false);
+            if ui.checkbox(&mut b, "").labelled_by(l.id).changed() {
+                *v = serde_json::json!(b);
+                changed = true;
+            }
+        }
+        ParamKind::Choice { options } => {
+            let cur = v.as_str().unwrap_or("").to_string();
+            egui::ComboBox::from_id_salt(format!("{id}-{}", p.name))
+                .selected_text(&cur)
+                .show_ui(ui, |ui| {
+                    for o in options {
+                        if ui.selectable_label(cur == *o, *o).clicked() && cur != *o {
+                            *v = serde_json::json!(o);
+                            changed = true;
+                        }
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        }
+    }
+    ui.end_row();
+    changed
 }
 
 #[cfg(test)]

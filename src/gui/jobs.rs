@@ -5,7 +5,7 @@
 
 use super::{Level, Message};
 use crate::detect::{Event, Stage};
-use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};
+use crate::experiment::{new_run_dir, run, CheckedExperiment, RunEvent, RunState};
 use crate::report::RunData;
 use crossbeam_channel::{bounded, Receiver, TryRecvError};
 use std::path::PathBuf;
@@ -34,8 +34,8 @@ enum Msg {
 /// One queued, running or ended run.
 pub struct Job {
     pub id: u64,
-    pub exp: Experiment,
-    pub base: PathBuf,
+    /// The experiment as checked when it was queued (with the folder its paths resolve against).
+    pub exp: CheckedExperiment,
     /// The run folder (set when the job starts).
     pub dir: PathBuf,
     pub state: JobState,
@@ -51,6 +51,8 @@ pub struct Job {
     unit_text: String,
     episode: usize,
     stage: Option<Stage>,
+    /// The phase of a method without episodes (set by its `Step` events).
+    phase: Option<&'static str>,
     step: (usize, usize),
     loss: f64,
     /// When the user asked to stop.
@@ -68,14 +70,18 @@ impl Job {
             JobState::Queued => (0.0, "queued".into()),
             JobState::Running => {
                 let n_ep = self.exp.episodes.count.max(1) as f64;
-                let stage_frac = match self.stage {
-                    Some(Stage::Pre) | Some(Stage::Pretrain) | None => 0.0,
-                    Some(Stage::Inner) => 0.4 * self.step.0 as f64 / self.step.1.max(1) as f64,
-                    Some(Stage::Outer) => {
-                        0.4 + 0.6 * self.step.0 as f64 / self.step.1.max(1) as f64
-                    }
+                let step_frac = self.step.0 as f64 / self.step.1.max(1) as f64;
+                let within = if self.phase.is_some() {
+                    // a method without episodes: its own steps
+                    step_frac.min(1.0)
+                } else {
+                    let stage_frac = match self.stage {
+                        Some(Stage::Pre) | Some(Stage::Pretrain) | Some(Stage::Final) | None => 0.0,
+                        Some(Stage::Inner) => 0.4 * step_frac,
+                        Some(Stage::Outer) => 0.4 + 0.6 * step_frac,
+                    };
+                    ((self.episode as f64 + stage_frac) / n_ep).min(1.0)
                 };
-                let within = ((self.episode as f64 + stage_frac) / n_ep).min(1.0);
                 let frac = if self.units == 0 {
                     0.0
                 } else {
@@ -88,17 +94,20 @@ impl Job {
                     }
                     _ => "…".into(),
                 };
-                let stage = self.stage.map(|s| s.as_str()).unwrap_or("setup");
+                let what = match self.phase {
+                    Some(phase) => format!("{phase} {}/{}", self.step.0, self.step.1),
+                    None => format!(
+                        "episode {}/{} {}",
+                        self.episode + 1,
+                        self.exp.episodes.count,
+                        self.stage.map(|s| s.as_str()).unwrap_or("setup")
+                    ),
+                };
                 (
                     frac as f32,
                     format!(
-                        "unit {}/{} {} · episode {}/{} {stage} · loss {:.3} · ETA {eta}",
-                        self.unit,
-                        self.units,
-                        self.unit_text,
-                        self.episode + 1,
-                        self.exp.episodes.count,
-                        self.loss
+                        "unit {}/{} {} · {what} · loss {:.3} · ETA {eta}",
+                        self.unit, self.units, self.unit_text, self.loss
                     ),
                 )
             }
@@ -146,14 +155,13 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Adds a run of `exp` (relative paths against `base`) to the queue; returns its id.
-    pub fn queue(&mut self, exp: Experiment, base: PathBuf) -> u64 {
+    /// Adds a run of `exp` to the queue; returns its id.
+    pub fn queue(&mut self, exp: CheckedExperiment) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.list.push(Job {
             id,
             exp,
-            base,
             dir: PathBuf::new(),
             state: JobState::Queued,
             data: RunData::default(),
@@ -167,6 +175,7 @@ impl Jobs {
             unit_text: String::new(),
             episode: 0,
             stage: None,
+            phase: None,
             step: (0, 0),
             loss: f64::NAN,
             stop_asked: None,
@@ -224,10 +233,10 @@ impl Jobs {
         let Some(j) = self.list.iter_mut().find(|j| j.state == JobState::Queued) else {
             return;
         };
-        let root = j.base.join(&j.exp.output);
+        let root = j.exp.base().join(&j.exp.output);
         j.dir = new_run_dir(&root, &j.exp.name);
         let (tx, rx) = bounded::<Msg>(CHANNEL);
-        let (exp, base, dir, stop) = (j.exp.clone(), j.base.clone(), j.dir.clone(), j.stop.clone());
+        let (exp, dir, stop) = (j.exp.clone(), j.dir.clone(), j.stop.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("heldout-run-{}", j.id))
             .spawn(move || {
@@ -235,7 +244,7 @@ impl Jobs {
                     // the UI may be gone (window closed): the run goes on to its stop flag
                     let _ = tx.send(Msg::Event(e));
                 };
-                let r = run(&exp, &base, &dir, &stop, &mut sink).map_err(|e| format!("{e:#}"));
+                let r = run(&exp, &dir, &stop, &mut sink).map_err(|e| format!("{e:#}"));
                 let _ = tx.send(Msg::Done(r));
             });
         match spawned {
@@ -351,6 +360,16 @@ impl Job {
                 self.unit_text = format!("{method} · seed {seed} · held out {held_out}");
                 self.episode = 0;
                 self.stage = None;
+                self.phase = None;
+            }
+            RunEvent::Detector(Event::Step { phase, done, total }) => {
+                self.phase = Some(phase);
+                self.step = (done, total);
+            }
+            RunEvent::Detector(Event::Epoch { terms, .. }) => {
+                if let Some(&(_, v)) = terms.first() {
+                    self.loss = v;
+                }
             }
             RunEvent::Detector(Event::Progress {
                 episode,

@@ -177,7 +177,7 @@ pub fn install_fonts(ctx: &egui::Context) {
 /// The built-in demo experiment.
 pub fn demo_experiment() -> Experiment {
     // The file ships inside the binary and is tested (tests/experiments.rs), so it parses.
-    Experiment::parse(crate::cli::DEMO_EXPERIMENT, Path::new("demo.ron"))
+    Experiment::parse(crate::experiment::DEMO_EXPERIMENT, Path::new("demo.ron"))
         .unwrap_or_else(|_| unreachable_demo())
 }
 
@@ -318,19 +318,10 @@ impl Workbench {
                 self.experiment.sync_text(&self.exp);
                 self.data.start_load(&self.exp, &self.base);
             }
-            Command::OpenExperiment(path) => match std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))
-                .and_then(|t| {
-                    let exp = Experiment::parse(&t, &path).map_err(|e| e.to_string())?;
-                    exp.check(&path).map_err(|e| e.to_string())?;
-                    Ok(exp)
-                }) {
-                Ok(exp) => {
-                    self.exp = exp;
-                    self.base = path
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| PathBuf::from("."));
+            Command::OpenExperiment(path) => match Experiment::load(&path, &[]) {
+                Ok(checked) => {
+                    self.base = checked.base().to_path_buf();
+                    self.exp = checked.into_inner();
                     self.remember(&path);
                     self.exp_path = Some(path.clone());
                     self.experiment.sync_text(&self.exp);
@@ -338,10 +329,10 @@ impl Workbench {
                     self.info(format!("opened {}", path.display()));
                     self.apply(Command::RefreshRuns);
                 }
-                Err(e) => self.error(e),
+                Err(e) => self.error(format!("{e:#}")),
             },
             Command::SaveExperiment(path) => {
-                match crate::experiment::write_atomic(&path, &self.exp.to_ron()) {
+                match crate::atomic::write_atomic(&path, self.exp.to_ron()) {
                     Ok(()) => {
                         self.info(format!("saved {}", path.display()));
                         self.exp_path = Some(path.clone());
@@ -351,11 +342,18 @@ impl Workbench {
                 }
             }
             Command::StartRun => {
-                if let Err(e) = self.exp.check(Path::new("experiment")) {
-                    self.error(e.to_string());
-                    return;
-                }
-                let id = self.jobs.queue(self.exp.clone(), self.base.clone());
+                let checked = match self
+                    .exp
+                    .clone()
+                    .checked(Path::new("experiment"), &self.base)
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.error(e.to_string());
+                        return;
+                    }
+                };
+                let id = self.jobs.queue(checked);
                 self.shown = Some(Shown::Job(id));
                 self.view.reset();
                 self.tab = Tab::Live;

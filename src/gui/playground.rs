@@ -298,6 +298,7 @@ impl PlaygroundPanel {
                 Stage::Inner => "inner: learning what normal looks like",
                 Stage::Outer => "outer: separating normals from the seen families' few shots",
                 Stage::Pretrain => "stage 0: pre-training the encoder as an autoencoder",
+                Stage::Final => "trained",
             };
             let list = |v: &[String]| {
                 if v.is_empty() {

@@ -19,6 +19,7 @@ pub fn stage_label(s: Stage) -> &'static str {
         Stage::Inner => "after inner",
         Stage::Outer => "after outer",
         Stage::Pretrain => "stage 0",
+        Stage::Final => "trained",
     }
 }
 
@@ -28,6 +29,9 @@ pub fn stage_color(s: Stage) -> Color32 {
         Stage::Inner => Color32::from_rgb(66, 133, 244),
         Stage::Outer => Color32::from_rgb(234, 67, 53),
         Stage::Pretrain => Color32::from_rgb(120, 90, 200),
+        // the trained model of a method without episodes: drawn like the meta-learner's
+        // after-outer snapshot, its final state
+        Stage::Final => Color32::from_rgb(234, 67, 53),
     }
 }
 
@@ -80,6 +84,7 @@ fn stage_idx(s: Stage) -> u8 {
         Stage::Inner => 1,
         Stage::Outer => 2,
         Stage::Pretrain => 3,
+        Stage::Final => 4,
     }
 }
 

@@ -51,7 +51,7 @@ impl ResultsPanel {
                             "md" => t.to_markdown(),
                             _ => t.to_latex(),
                         };
-                        self.last_saved = Some(match crate::experiment::write_atomic(&p, &text) {
+                        self.last_saved = Some(match crate::atomic::write_atomic(&p, &text) {
                             Ok(()) => format!("saved {}", p.display()),
                             Err(e) => format!("{e:#}"),
                         });
@@ -114,6 +114,26 @@ impl ResultsPanel {
                         }
                     }
                 });
+            let tests = FamilyTable::paired_tests(&d.metrics);
+            if let (Some(main), false) = (t.methods.first(), tests.is_empty()) {
+                ui.separator();
+                ui.strong(format!("{main} against each other method"))
+                    .on_hover_text("Wilcoxon signed-rank test (two-sided) on AUC-ROC over the (held-out family, seed) pairs both methods have");
+                egui::Grid::new("paired_grid").striped(true).show(ui, |ui| {
+                    for h in ["other method", "pairs", "Δ AUC-ROC", "higher / lower", "p-value"] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    for x in tests {
+                        ui.label(&x.other);
+                        ui.label(x.pairs.to_string());
+                        ui.label(format!("{:+.3}", x.mean_diff));
+                        ui.label(format!("{} / {}", x.wins, x.losses));
+                        ui.label(x.p_value.map(crate::report::table::fmt_p).unwrap_or_else(|| "–".into()));
+                        ui.end_row();
+                    }
+                });
+            }
         });
     }
 }

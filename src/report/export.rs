@@ -18,7 +18,7 @@
 use super::figures::{self, Figure};
 use super::rundata::{Curve, RunData, RunFolder};
 use super::table::FamilyTable;
-use crate::experiment::write_atomic;
+use crate::atomic::write_atomic;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -109,7 +109,7 @@ fn results_markdown(t: &FamilyTable, folder: &RunFolder) -> String {
         folder.name(),
         folder.status,
         t.to_markdown()
-    )
+    ) + &FamilyTable::paired_markdown(&folder.data.metrics)
 }
 
 /// Writes every figure (in each of `formats`) and the tables and experiment into `out_dir`
@@ -127,7 +127,10 @@ pub fn export_run(folder: &RunFolder, out_dir: &Path, formats: &[Format]) -> Res
     for (name, text) in [
         ("results.csv", table.to_csv()),
         ("results.md", results_markdown(&table, folder)),
-        ("results.tex", table.to_latex()),
+        (
+            "results.tex",
+            table.to_latex() + &FamilyTable::paired_latex(&folder.data.metrics),
+        ),
         ("experiment.ron", folder.config_text.clone()),
     ] {
         let p = out_dir.join(name);

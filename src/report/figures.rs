@@ -77,6 +77,7 @@ pub fn stage_label(s: Stage) -> &'static str {
         Stage::Inner => "after inner",
         Stage::Outer => "after outer",
         Stage::Pretrain => "stage 0",
+        Stage::Final => "trained",
     }
 }
 
@@ -87,6 +88,7 @@ pub fn stage_color(s: Stage) -> RGBColor {
         Stage::Inner => RGBColor(0xE6, 0x9F, 0x00),
         Stage::Outer => RGBColor(0x00, 0x9E, 0x73),
         Stage::Pretrain => RGBColor(0x56, 0xB4, 0xE9),
+        Stage::Final => RGBColor(0x00, 0x9E, 0x73),
     }
 }
 
@@ -889,7 +891,7 @@ pub fn render(fig: &Figure, data: &RunData, path: &Path) -> Result<()> {
     match ext.as_str() {
         "svg" => {
             let svg = render_svg(fig, data)?;
-            crate::experiment::write_atomic(path, &svg)
+            crate::atomic::write_atomic(path, &svg)
         }
         "png" => render_png_file(fig, data, path),
         _ => bail!(

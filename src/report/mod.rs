@@ -7,7 +7,7 @@ pub mod rundata;
 pub mod table;
 
 pub use rundata::{
-    list_runs, CheckpointRow, Curve, CurveRow, HistRow, LossRow, MetricRow, PcgradRow, RunData,
-    RunEntry, RunFolder, ScoreRow, ThresholdRow, UnitKey,
+    list_runs, CheckpointRow, Curve, CurveRow, EpochRow, HistRow, LossRow, MetricRow, PcgradRow,
+    RunData, RunEntry, RunFolder, ScoreRow, ThresholdRow, UnitKey,
 };
 pub use table::{FamilyTable, Stat, TableRow};

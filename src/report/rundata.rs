@@ -5,7 +5,6 @@
 //! a reopened run are drawn from the same rows.
 
 use crate::detect::Stage;
-use crate::experiment::Experiment;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -118,6 +117,20 @@ pub struct LossRow {
     pub loss: f64,
 }
 
+/// One named loss term of a method trained in epochs, averaged over the epoch's steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRow {
+    pub unit: UnitKey,
+    /// The training phase (`supervised`, `pretrain`, …).
+    pub phase: String,
+    /// 1-based, of `epochs` in the phase.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// The loss term (`loss`, `bce`, `reconstruction`, …).
+    pub term: String,
+    pub value: f64,
+}
+
 /// τ* chosen after an episode on the seen-family validation pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdRow {
@@ -148,18 +161,20 @@ pub struct RunData {
     pub curves: Vec<CurveRow>,
     pub pcgrad: Vec<PcgradRow>,
     pub losses: Vec<LossRow>,
+    pub epochs: Vec<EpochRow>,
     pub thresholds: Vec<ThresholdRow>,
     pub scores: Vec<ScoreRow>,
 }
 
 /// The CSV files of a run folder, in the order they are written.
-pub const FILES: [&str; 8] = [
+pub const FILES: [&str; 9] = [
     "metrics.csv",
     "checkpoints.csv",
     "pcgrad.csv",
     "histograms.csv",
     "curves.csv",
     "losses.csv",
+    "epochs.csv",
     "thresholds.csv",
     "scores.csv",
 ];
@@ -199,6 +214,7 @@ fn stage_from(s: &str) -> Option<Stage> {
     match s {
         "pre" => Some(Stage::Pre),
         "inner" => Some(Stage::Inner),
+        "final" => Some(Stage::Final),
         "outer" => Some(Stage::Outer),
         "pretrain" => Some(Stage::Pretrain),
         _ => None,
@@ -266,6 +282,7 @@ pub const HISTOGRAMS_HEADER: &str =
     "method,seed,rotation,episode,stage,family,class,bin_lo,bin_hi,count";
 pub const CURVES_HEADER: &str = "method,seed,rotation,episode,stage,family,curve,x,y";
 pub const LOSSES_HEADER: &str = "method,seed,rotation,episode,stage,step,loss";
+pub const EPOCHS_HEADER: &str = "method,seed,rotation,phase,epoch,epochs,term,value";
 pub const THRESHOLDS_HEADER: &str = "method,seed,rotation,episode,tau,val_f1";
 pub const SCORES_HEADER: &str = "method,seed,rotation,family,row,label,score";
 
@@ -278,6 +295,7 @@ impl RunData {
         self.curves.extend(other.curves);
         self.pcgrad.extend(other.pcgrad);
         self.losses.extend(other.losses);
+        self.epochs.extend(other.epochs);
         self.thresholds.extend(other.thresholds);
         self.scores.extend(other.scores);
     }
@@ -371,6 +389,16 @@ impl RunData {
                 loss: num(&f[6])?,
             })
         })?;
+        let epochs = read_rows(dir, "epochs.csv", EPOCHS_HEADER, |f| {
+            Some(EpochRow {
+                unit: unit(f)?,
+                phase: f[3].clone(),
+                epoch: f[4].parse().ok()?,
+                epochs: f[5].parse().ok()?,
+                term: f[6].clone(),
+                value: num(&f[7])?,
+            })
+        })?;
         let thresholds = read_rows(dir, "thresholds.csv", THRESHOLDS_HEADER, |f| {
             Some(ThresholdRow {
                 unit: unit(f)?,
@@ -399,6 +427,7 @@ impl RunData {
             curves,
             pcgrad,
             losses,
+            epochs,
             thresholds,
             scores,
         })
@@ -503,6 +532,19 @@ impl RunData {
                 r.loss
             );
         }
+        let mut epochs = format!("{EPOCHS_HEADER}\n");
+        for r in &self.epochs {
+            let _ = writeln!(
+                epochs,
+                "{},{},{},{},{},{}",
+                u(&r.unit),
+                csv_field(&r.phase),
+                r.epoch,
+                r.epochs,
+                csv_field(&r.term),
+                r.value
+            );
+        }
         let mut thresholds = format!("{THRESHOLDS_HEADER}\n");
         for r in &self.thresholds {
             let _ = writeln!(
@@ -533,6 +575,7 @@ impl RunData {
             ("histograms.csv", histograms),
             ("curves.csv", curves),
             ("losses.csv", losses),
+            ("epochs.csv", epochs),
             ("thresholds.csv", thresholds),
             ("scores.csv", scores),
         ]
@@ -546,7 +589,8 @@ impl RunData {
             .iter()
             .map(|m| &m.method)
             .chain(self.checkpoints.iter().map(|c| &c.unit.method))
-            .chain(self.losses.iter().map(|c| &c.unit.method));
+            .chain(self.losses.iter().map(|c| &c.unit.method))
+            .chain(self.epochs.iter().map(|c| &c.unit.method));
         for m in all {
             if !v.contains(m) {
                 v.push(m.clone());
@@ -562,6 +606,7 @@ impl RunData {
             .iter()
             .map(|c| c.unit.clone())
             .chain(self.losses.iter().map(|c| c.unit.clone()))
+            .chain(self.epochs.iter().map(|c| c.unit.clone()))
             .collect();
         v.sort();
         v.dedup();
@@ -575,8 +620,8 @@ pub struct RunFolder {
     pub dir: PathBuf,
     /// `finished`, `stopped: …`, `failed: …` or `running`.
     pub status: String,
+    /// `config.ron` as written (parse it with `experiment::Experiment::parse`).
     pub config_text: String,
-    pub config: Option<Experiment>,
     pub data: RunData,
 }
 
@@ -592,7 +637,6 @@ impl RunFolder {
         }
         let config_text =
             std::fs::read_to_string(&cfg).with_context(|| cfg.display().to_string())?;
-        let config = Experiment::parse(&config_text, &cfg).ok();
         let status = std::fs::read_to_string(dir.join("status.txt"))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown (no status.txt)".into());
@@ -600,7 +644,6 @@ impl RunFolder {
             dir: dir.to_path_buf(),
             status,
             config_text,
-            config,
             data: RunData::load(dir)?,
         })
     }

@@ -301,6 +301,119 @@ impl FamilyTable {
     }
 }
 
+/// A p-value for tables: three decimals, or scientific notation below 0.001.
+pub fn fmt_p(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
+/// The experiment's main method against another on AUC-ROC: a Wilcoxon signed-rank test over
+/// the (held-out family, seed) pairs both have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairedTest {
+    pub other: String,
+    pub pairs: usize,
+    /// Mean of main − other over the pairs.
+    pub mean_diff: f64,
+    /// Pairs where the main method's AUC is higher / lower.
+    pub wins: usize,
+    pub losses: usize,
+    /// Two-sided p-value (`None` with fewer than one non-zero difference).
+    pub p_value: Option<f64>,
+}
+
+impl FamilyTable {
+    /// The first method (the experiment's `method`; the runner runs it first) against every
+    /// other method of `metrics`.
+    pub fn paired_tests(metrics: &[MetricRow]) -> Vec<PairedTest> {
+        let t = FamilyTable::from_metrics(metrics);
+        let Some(main) = t.methods.first() else {
+            return Vec::new();
+        };
+        let auc = |m: &str| -> std::collections::BTreeMap<(String, u64), f64> {
+            metrics
+                .iter()
+                .filter(|r| r.method == m && r.auc.is_finite())
+                .map(|r| ((r.held_out.clone(), r.seed), r.auc))
+                .collect()
+        };
+        let mine = auc(main);
+        t.methods[1..]
+            .iter()
+            .map(|other| {
+                let theirs = auc(other);
+                let (x, y): (Vec<f64>, Vec<f64>) = mine
+                    .iter()
+                    .filter_map(|(k, &a)| theirs.get(k).map(|&b| (a, b)))
+                    .unzip();
+                let n = x.len();
+                PairedTest {
+                    other: other.clone(),
+                    pairs: n,
+                    mean_diff: x.iter().zip(&y).map(|(a, b)| a - b).sum::<f64>() / n.max(1) as f64,
+                    wins: x.iter().zip(&y).filter(|(a, b)| a > b).count(),
+                    losses: x.iter().zip(&y).filter(|(a, b)| a < b).count(),
+                    p_value: eval::wilcoxon(&x, &y)
+                        .ok()
+                        .map(|w| w.p_value)
+                        .filter(|p| p.is_finite()),
+                }
+            })
+            .collect()
+    }
+
+    /// Markdown section for [`FamilyTable::paired_tests`] (empty with one method).
+    pub fn paired_markdown(metrics: &[MetricRow]) -> String {
+        let tests = Self::paired_tests(metrics);
+        let Some(main) = metrics.first().map(|m| m.method.clone()) else {
+            return String::new();
+        };
+        if tests.is_empty() {
+            return String::new();
+        }
+        let mut s = format!(
+            "\n## {main} against each other method\n\nWilcoxon signed-rank test (two-sided) on AUC-ROC over the (held-out family, seed) pairs both methods have; Δ = mean of {main} − other.\n\n| other method | pairs | Δ AUC-ROC | {main} higher / lower | p-value |\n|---|---|---|---|---|\n"
+        );
+        for t in tests {
+            let p = t.p_value.map(fmt_p).unwrap_or_else(|| "–".into());
+            s.push_str(&format!(
+                "| {} | {} | {:+.3} | {} / {} | {p} |\n",
+                t.other, t.pairs, t.mean_diff, t.wins, t.losses
+            ));
+        }
+        s
+    }
+
+    /// LaTeX for [`FamilyTable::paired_tests`] (empty with one method).
+    pub fn paired_latex(metrics: &[MetricRow]) -> String {
+        let tests = Self::paired_tests(metrics);
+        let Some(main) = metrics.first().map(|m| m.method.clone()) else {
+            return String::new();
+        };
+        if tests.is_empty() {
+            return String::new();
+        }
+        let mut s = format!(
+            "% {} against each other method: Wilcoxon signed-rank test (two-sided) on AUC-ROC over (held-out family, seed) pairs\n\\begin{{tabular}}{{lrrr}}\n\\toprule\nOther method & Pairs & $\\Delta$ AUC-ROC & $p$ \\\\\n\\midrule\n",
+            latex_escape(&main)
+        );
+        for t in tests {
+            let p = t.p_value.map(fmt_p).unwrap_or_else(|| "--".into());
+            s.push_str(&format!(
+                "{} & {} & {:+.3} & {p} \\\\\n",
+                latex_escape(&t.other),
+                t.pairs,
+                t.mean_diff
+            ));
+        }
+        s.push_str("\\bottomrule\n\\end{tabular}\n");
+        s
+    }
+}
+
 /// The metric columns' names in CSV headers (those of `metrics.csv`).
 pub const CSV_COLUMNS: [&str; 7] = [
     "precision",
