@@ -285,6 +285,28 @@ pub enum BenchCommand {
     /// Seconds per meta-learner episode and per inner / outer step on CIC-IDS2017 at the
     /// reference's sizes.
     Episode(BenchEpisodeArgs),
+    /// Fit and score seconds and peak memory of each registered method on the CIC-IDS2017
+    /// sample (one held-out family, one seed), as the reference's `cost.json` records them.
+    Methods(BenchMethodsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMethodsArgs {
+    /// Folder of the shared datasets.
+    #[arg(long, default_value = "../shared/data")]
+    pub data_dir: PathBuf,
+    /// `all` (every method but the meta-learner, which `bench episode` times) or names as in
+    /// `heldout methods` (`IsolationForest,Ecod`).
+    #[arg(long, default_value = "all")]
+    pub methods: String,
+    /// The held-out family.
+    #[arg(long, default_value = "Botnet")]
+    pub held_out: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Times each method is trained and timed anew.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +422,48 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench(BenchCommand::Load(a))) => bench_load(a),
+        Some(Command::Bench(BenchCommand::Methods(a))) => {
+            let methods = if a.methods.trim() == "all" {
+                // the meta-learner's episodes have their own benchmark (`bench episode`)
+                crate::detect::Method::all()
+                    .into_iter()
+                    .filter(|m| m.key() != "MetaLearner")
+                    .collect()
+            } else {
+                compare_list(&a.methods, &crate::detect::Method::default(), &[])?
+            };
+            let t = crate::experiment::bench::bench_methods(
+                &a.data_dir,
+                &methods,
+                &a.held_out,
+                a.seed,
+                a.repeat,
+            )?;
+            println!(
+                "CIC-IDS2017 sample, held out {}, seed {}, CPU, {} thread(s) (HELDOUT_THREADS), {} candle thread(s)",
+                a.held_out,
+                a.seed,
+                crate::nn::frozen_threads(),
+                candle_core::utils::get_num_threads()
+            );
+            println!(
+                "{:<24} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9}",
+                "method", "fit s", "score s", "val", "test", "AUC", "peak MB"
+            );
+            for r in t {
+                println!(
+                    "{:<24} {:>9.3} {:>9.3} {:>8} {:>8} {:>7.3} {:>9.0}",
+                    r.method,
+                    r.fit_seconds,
+                    r.score_seconds,
+                    r.val_rows,
+                    r.test_rows,
+                    r.auc,
+                    r.peak_rss_mb
+                );
+            }
+            Ok(())
+        }
         Some(Command::Bench(BenchCommand::Episode(a))) => {
             let dir = crate::experiment::new_run_dir(&a.out, "bench-episode");
             let t = crate::experiment::bench::bench_episode(

@@ -381,6 +381,45 @@ impl<M: Fit> Detector for Fitted<M> {
     }
 }
 
+/// The scores of a trained detector on the checkpoint pools, per family (its balanced block:
+/// the first `m_f` normals and its `m_f` anomalies), as the meta-learner's checkpoints report
+/// them; `margin` is NaN (it is the meta-learner's calibrated-logit gap).
+pub fn final_checkpoint(
+    det: &dyn Detector,
+    pools: &CheckpointPools,
+    d: usize,
+) -> Result<Vec<FamilyScores>, DetectError> {
+    let mut rows = pools.normals.clone();
+    for (_, a) in &pools.families {
+        rows.extend_from_slice(a);
+    }
+    if rows.is_empty() || d == 0 {
+        return Ok(Vec::new());
+    }
+    let all = det.score(&rows)?;
+    let n_normals = pools.normals.len() / d;
+    let mut off = n_normals;
+    let mut out = Vec::with_capacity(pools.families.len());
+    for (f, a) in &pools.families {
+        let m = a.len() / d;
+        if m == 0 {
+            continue;
+        }
+        let mut scores = all[..m.min(n_normals)].to_vec();
+        scores.extend_from_slice(&all[off..off + m]);
+        off += m;
+        let mut labels = vec![0u8; m.min(n_normals)];
+        labels.extend(std::iter::repeat_n(1u8, m));
+        out.push(FamilyScores {
+            family: *f,
+            scores,
+            labels,
+            margin: f64::NAN,
+        });
+    }
+    Ok(out)
+}
+
 /// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9), announced as an
 /// [`Event::Threshold`]; 0.5 when the pool cannot give one.
 pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> f64 {

@@ -4,7 +4,7 @@
 //! perturbation ε: `ŷ = argmax ℓ(x)`, `x̃ = x − ε·sgn(∇ₓ CE(ℓ(x)/T, ŷ))` (sgn(0) = +1),
 //! score `1 − softmax(ℓ(x̃)/T)[normal]`.
 
-use super::{Ctx, DetectError, Detector, Event, Stage, TrainView};
+use super::{Ctx, DetectError, Detector, Event, TrainView};
 use crate::eval;
 use super::MetaLearnerParams;
 use serde::{Deserialize, Serialize};
@@ -213,7 +213,8 @@ impl Detector for Odin {
         let mut opt = Adam::new(self.params.all(), AdamConfig::new(self.p.lr, 1e-4, true))?;
         let mut rng = ctx.rng.clone();
         let mut step = 0;
-        for _ in 0..self.p.epochs {
+        for epoch in 0..self.p.epochs {
+            let mut loss_sum = 0.0;
             let mut perm: Vec<usize> = (0..n).collect();
             rng.shuffle(&mut perm);
             for rows in perm.chunks(batch) {
@@ -252,14 +253,19 @@ impl Detector for Odin {
                 clip_grad_norm(&mut grads, 1.0)?;
                 opt.step(&grads, cosine_lr(self.p.lr, step, total))?;
                 step += 1;
-                (ctx.emit)(Event::Progress {
-                    episode: 1,
-                    stage: Stage::Inner,
-                    step,
-                    steps: total,
-                    loss: lv,
+                loss_sum += lv;
+                (ctx.emit)(Event::Step {
+                    phase: "supervised",
+                    done: step,
+                    total,
                 });
             }
+            (ctx.emit)(Event::Epoch {
+                phase: "supervised",
+                epoch: epoch + 1,
+                epochs: self.p.epochs,
+                terms: vec![("cross_entropy", loss_sum / steps_per_epoch.max(1) as f64)],
+            });
         }
         if !data.val.is_empty() {
             let scores = self.score(&data.val.x)?;

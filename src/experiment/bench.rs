@@ -4,7 +4,7 @@
 //! one held-out family, seed 0), timed from the detector's own events.
 
 use super::config::{DataSpec, Device, Experiment, FileSpec, MetaLearnerParams, Method};
-use super::run::{run, RunEvent};
+use super::run::{run, train_view, RunEvent};
 use crate::detect::{Event, Stage};
 use crate::split::{EpisodeSpec, HeldOut, Roles};
 use anyhow::Result;
@@ -169,4 +169,89 @@ pub fn bench_episode(
         checkpoints_per_episode: (checkpoints.saturating_sub(n - 1)) as f64 / n as f64,
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// Fit and score time of one method on one rotation (`heldout bench methods`).
+#[derive(Debug, Clone)]
+pub struct MethodTiming {
+    pub method: String,
+    /// Seconds of `fit` (τ* on the validation pool included, as every method chooses it there).
+    pub fit_seconds: f64,
+    /// Seconds to score the validation pool and the test block (the reference's `score_s`).
+    pub score_seconds: f64,
+    pub val_rows: usize,
+    pub test_rows: usize,
+    /// Test AUC-ROC (a check that the timed model is a working one).
+    pub auc: f64,
+    /// Peak RSS of the process while this method ran (the loaded table included).
+    pub peak_rss_mb: f64,
+}
+
+/// Times each of `methods` on the CIC-IDS2017 sample with `held_out` held out, seed `seed`,
+/// on the CPU, `repeat` times each (every repeat trains anew).
+pub fn bench_methods(
+    data_dir: &Path,
+    methods: &[Method],
+    held_out: &str,
+    seed: u64,
+    repeat: usize,
+) -> Result<Vec<MethodTiming>> {
+    use crate::detect::{BuildCtx, Ctx};
+    let mut exp = reference_sized(data_dir, 1, Device::Cpu);
+    exp.roles.held_out = HeldOut::Fixed(vec![held_out.into()]);
+    let exp = exp.checked(Path::new("bench-methods"), Path::new("."))?;
+    let table = super::plan::load_data(&exp, exp.base())?;
+    let roles = exp.roles.resolve(&table).map_err(anyhow::Error::msg)?;
+    let rot = roles
+        .rotations
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("held out {held_out}: no rotation"))?;
+    let splits = crate::split::split_with(&table, seed, &exp.split);
+    let (task, scaler, priority) =
+        super::plan::prepare_rotation(&exp, &table, &splits, &roles.normal, rot, seed)?;
+    let mut test_x = Vec::new();
+    let mut test_y = Vec::new();
+    for (_, pool) in &task.test {
+        test_x.extend(scaler.transform(&table.features, &pool.rows));
+        test_y.extend(pool.label.iter().map(|&y| y == 1));
+    }
+    let stop = AtomicBool::new(false);
+    let mut out = Vec::new();
+    for method in methods {
+        for _ in 0..repeat.max(1) {
+            reset_peak_rss();
+            let mut view = train_view(method, &exp, &table, &task, &scaler, rot, &priority, seed);
+            let mut det = method.build(&BuildCtx {
+                d: table.n_features,
+                seed,
+                device: &candle_core::Device::Cpu,
+                main: &exp.method,
+            })?;
+            let mut emit = |_e: Event| {};
+            let mut ctx = Ctx {
+                emit: &mut emit,
+                stop: &stop,
+                rng: crate::rng::SplitMix64::new(seed.wrapping_add(40)),
+                device: candle_core::Device::Cpu,
+                probe: None,
+            };
+            let t0 = Instant::now();
+            det.fit(&mut view, &mut ctx)?;
+            let fit_seconds = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let _val = det.score(&view.val.x)?;
+            let scores = det.score(&test_x)?;
+            let score_seconds = t1.elapsed().as_secs_f64();
+            out.push(MethodTiming {
+                method: method.name(),
+                fit_seconds,
+                score_seconds,
+                val_rows: view.val.len(),
+                test_rows: test_y.len(),
+                auc: crate::eval::roc_auc(&test_y, &scores).unwrap_or(f64::NAN),
+                peak_rss_mb: peak_rss_mb(),
+            });
+        }
+    }
+    Ok(out)
 }

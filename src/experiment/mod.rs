@@ -13,4 +13,4 @@ mod run;
 pub use config::*;
 pub use overrides::apply_overrides;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
-pub use run::{new_run_dir, run, RunEvent, RunState};
+pub use run::{new_run_dir, run, train_view, RunEvent, RunState};

@@ -172,40 +172,8 @@ fn run_inner(
                     seed,
                     held_out: held.clone(),
                 });
-                let available: Vec<usize> = task.few_shot.iter().map(|(_, r)| r.len()).collect();
-                let mut view = TrainView {
-                    d,
-                    normals: scaler.transform(&table.features, &task.normal_train),
-                    few_shot: task
-                        .few_shot
-                        .iter()
-                        .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
-                        .collect(),
-                    seen_train: if method.info().labels == Labels::AllSeen {
-                        task.seen_train
-                            .iter()
-                            .map(|(f, r)| (*f, scaler.transform(&table.features, r)))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                    val: block(&task.val_pool),
-                    checkpoint: CheckpointPools {
-                        val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),
-                        ..CheckpointPools::from_pools(&task.checkpoint, &|rows: &[usize]| {
-                            scaler.transform(&table.features, rows)
-                        })
-                    },
-                    episodes: EpisodeSampler::new(
-                        &exp.episodes,
-                        &rot.seen,
-                        &available,
-                        &priority,
-                        seed,
-                    ),
-                    n_episodes: exp.episodes.count,
-                    family_names: table.families.clone(),
-                };
+                let mut view =
+                    train_view(method, exp, &table, &task, &scaler, rot, &priority, seed);
                 let mut det: Box<dyn Detector> = method.build(&BuildCtx {
                     d,
                     seed,
@@ -217,8 +185,10 @@ fn run_inner(
                     seed,
                     rotation: held.clone(),
                 };
+                let mut had_checkpoints = false;
                 let fit = {
                     let mut emit = |e: Event| {
+                        had_checkpoints |= matches!(e, Event::Checkpoint { .. });
                         let delta = rows_of(&e, &unit, rot, exp.pools.histogram_bins, &name);
                         sink(RunEvent::Detector(e));
                         out.push(delta, sink);
@@ -244,6 +214,22 @@ fn run_inner(
                             "{mname}, seed {seed}, held out {held}: {e}"
                         ));
                     }
+                }
+                // A method without episodes reports no checkpoints while it trains: its final
+                // scores on the same per-family pools give the histograms and curves the
+                // meta-learner's after-outer checkpoint gives (stage `final`).
+                if !had_checkpoints {
+                    let families =
+                        crate::detect::final_checkpoint(det.as_ref(), &view.checkpoint, d)?;
+                    let e = Event::Checkpoint {
+                        episode: 1,
+                        stage: crate::detect::Stage::Final,
+                        temperature: f64::NAN,
+                        families,
+                    };
+                    let delta = rows_of(&e, &unit, rot, exp.pools.histogram_bins, &name);
+                    sink(RunEvent::Detector(e));
+                    out.push(delta, sink);
                 }
                 // test
                 let tau = det.threshold();
@@ -297,6 +283,48 @@ fn run_inner(
         }
     }
     Ok(RunState::Finished)
+}
+
+/// Everything `method` may learn from in one (seed, rotation), scaled: the rows its labels
+/// allow (all seen-family training rows only for [`Labels::AllSeen`] methods), the validation
+/// pool, the checkpoint pools and the episode stream.
+#[allow(clippy::too_many_arguments)] // the parts of one rotation, as prepare_rotation returns them
+pub fn train_view(
+    method: &Method,
+    exp: &Experiment,
+    table: &Table,
+    task: &crate::split::Task,
+    scaler: &crate::data::Scaler,
+    rot: &crate::split::Rotation,
+    priority: &[FamilyId],
+    seed: u64,
+) -> TrainView {
+    let scaled = |rows: &[usize]| scaler.transform(&table.features, rows);
+    let per_family = |v: &[(FamilyId, Vec<usize>)]| -> Vec<(FamilyId, Vec<f32>)> {
+        v.iter().map(|(f, r)| (*f, scaled(r))).collect()
+    };
+    let available: Vec<usize> = task.few_shot.iter().map(|(_, r)| r.len()).collect();
+    TrainView {
+        d: table.n_features,
+        normals: scaled(&task.normal_train),
+        few_shot: per_family(&task.few_shot),
+        seen_train: if method.info().labels == Labels::AllSeen {
+            per_family(&task.seen_train)
+        } else {
+            Vec::new()
+        },
+        val: Block {
+            x: scaled(&task.val_pool.rows),
+            y: task.val_pool.label.clone(),
+        },
+        checkpoint: CheckpointPools {
+            val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),
+            ..CheckpointPools::from_pools(&task.checkpoint, &|rows: &[usize]| scaled(rows))
+        },
+        episodes: EpisodeSampler::new(&exp.episodes, &rot.seen, &available, priority, seed),
+        n_episodes: exp.episodes.count,
+        family_names: table.families.clone(),
+    }
 }
 
 /// The run-folder rows of one detector event.

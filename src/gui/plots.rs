@@ -66,6 +66,11 @@ pub struct Extract {
     pub curves: BTreeMap<(String, u8, u8), Vec<[f64; 2]>>,
     /// per stage: (episode, mean loss)
     pub loss: Vec<(Stage, Vec<[f64; 2]>)>,
+    /// Methods trained in epochs: per "phase · term", (epoch, mean over the epoch).
+    pub epoch_terms: Vec<(String, Vec<[f64; 2]>)>,
+    /// The checkpoint stages to draw: pre / after inner / after outer for the meta-learner,
+    /// the trained model (`Final`) for methods without episodes.
+    pub stages: Vec<Stage>,
     pub margin_seen: Vec<[f64; 2]>,
     pub margin_held: Vec<[f64; 2]>,
     pub temperature: Vec<[f64; 2]>,
@@ -118,6 +123,14 @@ pub fn extract(d: &RunData, unit: &UnitKey, episode: Option<usize>) -> Extract {
     }
     // held-out families first
     x.families.sort_by_key(|(_, h)| !*h);
+    x.stages = if cks
+        .iter()
+        .any(|c| c.episode == ep && c.stage == Stage::Final)
+    {
+        vec![Stage::Final]
+    } else {
+        STAGES.to_vec()
+    };
     for c in cks.iter().filter(|c| c.episode == ep) {
         x.hist
             .entry((c.family.clone(), stage_idx(c.stage)))
@@ -155,6 +168,17 @@ pub fn extract(d: &RunData, unit: &UnitKey, episode: Option<usize>) -> Extract {
 }
 
 fn fill_training(x: &mut Extract, d: &RunData, unit: &UnitKey) {
+    for e in d.epochs.iter().filter(|e| &e.unit == unit) {
+        let label = format!("{} · {}", e.phase, e.term);
+        let at = match x.epoch_terms.iter().position(|(l, _)| *l == label) {
+            Some(i) => i,
+            None => {
+                x.epoch_terms.push((label, Vec::new()));
+                x.epoch_terms.len() - 1
+            }
+        };
+        x.epoch_terms[at].1.push([e.epoch as f64, e.value]);
+    }
     let mut loss: BTreeMap<(u8, usize), Vec<f64>> = BTreeMap::new();
     for l in d.losses.iter().filter(|l| &l.unit == unit) {
         loss.entry((stage_idx(l.stage), l.episode))
@@ -275,11 +299,15 @@ impl LiveView {
             }
         }
         if self.unit.as_ref().is_none_or(|u| !units.contains(u)) {
-            // the unit of the newest checkpoint (follows a running job; baselines without
-            // checkpoints are chosen by hand)
+            // the unit of the main method's newest checkpoint (follows a running job); the
+            // methods run beside it are chosen by hand
+            let main = d.methods().into_iter().next();
             self.unit = d
                 .checkpoints
-                .last()
+                .iter()
+                .rev()
+                .find(|c| Some(&c.unit.method) == main.as_ref())
+                .or(d.checkpoints.last())
                 .map(|c| c.unit.clone())
                 .or_else(|| units.last().cloned());
         }
@@ -476,8 +504,8 @@ impl LiveView {
                         "{fam} ({})",
                         if *held { "held out" } else { "seen" }
                     ));
-                    ui.columns(3, |cols| {
-                        for (i, s) in STAGES.iter().enumerate() {
+                    ui.columns(x.stages.len().max(1), |cols| {
+                        for (i, s) in x.stages.iter().enumerate() {
                             let ui = &mut cols[i];
                             let Some((nb, ab, auc)) = x.hist.get(&(fam.clone(), stage_idx(*s)))
                             else {
@@ -572,7 +600,7 @@ impl LiveView {
                                     .style(egui_plot::LineStyle::dashed_dense()),
                             );
                         }
-                        for s in STAGES {
+                        for &s in &x.stages {
                             if let Some(pts) = x.curves.get(&(fam.clone(), stage_idx(s), k as u8)) {
                                 let auc = x
                                     .hist
@@ -603,6 +631,20 @@ fn unit_text(u: &UnitKey) -> String {
 
 fn training(ui: &mut egui::Ui, x: &Extract) {
     let h = (ui.available_height() / 2.0 - 30.0).clamp(160.0, 320.0);
+    if x.loss.is_empty() && !x.epoch_terms.is_empty() {
+        // a method trained in epochs: its loss terms, one line each
+        ui.strong("Loss terms per epoch (mean over the epoch's steps)");
+        Plot::new("epoch_terms")
+            .height((ui.available_height() - 30.0).clamp(200.0, 640.0))
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .show(ui, |p| {
+                for (label, pts) in &x.epoch_terms {
+                    p.line(Line::new(label.clone(), PlotPoints::from(pts.clone())).width(2.0));
+                }
+            });
+        return;
+    }
     ui.columns(2, |cols| {
         cols[0].strong("Mean loss per episode");
         Plot::new("loss")
