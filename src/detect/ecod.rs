@@ -254,7 +254,7 @@ impl Ecod {
     pub fn score(&self, x: &[f32]) -> Vec<f64> {
         self.score_threads(
             x,
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            crate::nn::frozen_threads(),
         )
     }
 
@@ -266,7 +266,7 @@ impl Ecod {
         // cache); a row's score depends on that row only.
         const BLOCK: usize = 512;
         let blocks = rows.div_ceil(BLOCK);
-        let per_block = par_rows(blocks, threads, &|b| {
+        let per_block = super::par_rows(blocks, threads, 1, &|b| {
             let r = b * BLOCK..((b + 1) * BLOCK).min(rows);
             self.score_block(&x[r.start * d..r.end * d])
         });
@@ -317,38 +317,6 @@ impl Ecod {
     }
 }
 
-/// `f(b)` for b in 0..n, computed on up to `threads` scoped threads over fixed ranges of b;
-/// each result depends on its b only, so the output does not depend on `threads`.
-fn par_rows<T: Send>(n: usize, threads: usize, f: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
-    let threads = threads.min(n).max(1);
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|a| {
-                let b = (a + chunk).min(n);
-                let h = std::thread::Builder::new()
-                    .spawn_scoped(s, move || (a..b).map(f).collect::<Vec<T>>());
-                (a, b, h)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(n);
-        for (a, b, h) in handles {
-            match h {
-                Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
-                    Err(e) => std::panic::resume_unwind(e),
-                },
-                // no thread could be started: do this range here
-                Err(_) => out.extend((a..b).map(f)),
-            }
-        }
-        out
-    })
-}
 
 impl super::MethodSpec for EcodParams {
     fn info() -> super::MethodInfo {

@@ -380,7 +380,7 @@ impl IsolationForestModel {
     /// ignored): higher = more anomalous, 2^(−E[h(x)]/c(ψ)) in (0, 1]. A row with a NaN scores
     /// NaN. Uses all available cores; the numbers do not depend on their count.
     pub fn score(&self, x: &[f32]) -> Vec<f64> {
-        self.score_threads(x, default_threads())
+        self.score_threads(x, crate::nn::frozen_threads())
     }
 
     /// [`Self::score`] on at most `threads` threads (0 or 1: the calling thread).
@@ -388,7 +388,7 @@ impl IsolationForestModel {
         let d = self.d;
         let denom = self.trees.len() as f64 * average_path_length(self.psi);
         let paths: Vec<Vec<f64>> = self.trees.iter().map(|t| leaf_paths(t)).collect();
-        par_rows(x.len() / d.max(1), threads, &|r| {
+        super::par_rows(x.len() / d.max(1), threads, 512, &|r| {
             let row = &x[r * d..(r + 1) * d];
             if row.iter().any(|v| v.is_nan()) {
                 return f64::NAN;
@@ -434,44 +434,7 @@ fn leaf_paths(tree: &[Node]) -> Vec<f64> {
     path
 }
 
-/// The number of threads to score with.
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
-/// `f(r)` for r in 0..n, computed on up to `threads` scoped threads over fixed blocks of rows;
-/// each value depends on its row only, so the result does not depend on `threads`.
-fn par_rows(n: usize, threads: usize, f: &(dyn Fn(usize) -> f64 + Sync)) -> Vec<f64> {
-    const MIN_ROWS_PER_THREAD: usize = 512;
-    let threads = threads.min(n / MIN_ROWS_PER_THREAD).max(1);
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
-    let block = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(block)
-            .map(|a| {
-                let b = (a + block).min(n);
-                let h = std::thread::Builder::new()
-                    .spawn_scoped(s, move || (a..b).map(f).collect::<Vec<f64>>());
-                (a, b, h)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(n);
-        for (a, b, h) in handles {
-            match h {
-                Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
-                    Err(e) => std::panic::resume_unwind(e),
-                },
-                // no thread could be started: do this block here
-                Err(_) => out.extend((a..b).map(f)),
-            }
-        }
-        out
-    })
-}
 
 impl super::MethodSpec for IsolationForestParams {
     fn info() -> super::MethodInfo {

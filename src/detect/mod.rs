@@ -14,6 +14,10 @@ registry::registry! {
     iforest => IsolationForest(IsolationForestParams),
     ecod => Ecod(EcodParams),
     ocsvm => OneClassSvm(OneClassSvmParams),
+    deep_svdd => DeepSvdd(DeepSvddParams),
+    deep_sad => DeepSad(DeepSadParams),
+    devnet => DevNet(DevNetParams),
+    mlp => Mlp(MlpParams),
 }
 pub use meta::{InnerMode, PcgradTasks, TauPolicy};
 
@@ -435,6 +439,73 @@ pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> f64 {
         }
         Err(_) => 0.5,
     }
+}
+
+/// `f(i)` for i in 0..n on up to `threads` scoped threads (at most one per `min_per_thread`
+/// items), each thread taking one fixed, contiguous range of i; results in order. Each value
+/// depends on its i only, so the output does not depend on `threads`. The scorers of the
+/// classical detectors use it with `threads` = [`crate::nn::frozen_threads`] (HELDOUT_THREADS).
+pub fn par_rows<T: Send>(
+    n: usize,
+    threads: usize,
+    min_per_thread: usize,
+    f: &(dyn Fn(usize) -> T + Sync),
+) -> Vec<T> {
+    let threads = threads.min(n / min_per_thread.max(1)).max(1);
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let block = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(block)
+            .map(|a| {
+                let b = (a + block).min(n);
+                let h = std::thread::Builder::new()
+                    .spawn_scoped(s, move || (a..b).map(f).collect::<Vec<T>>());
+                (a, b, h)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for (a, b, h) in handles {
+            match h {
+                Ok(h) => match h.join() {
+                    Ok(v) => out.extend(v),
+                    Err(e) => std::panic::resume_unwind(e),
+                },
+                // no thread could be started: do this range here
+                Err(_) => out.extend((a..b).map(f)),
+            }
+        }
+        out
+    })
+}
+
+/// The rows of every family in `v`, one after another (a method's labelled anomalies).
+pub fn concat_rows(v: &[(FamilyId, Vec<f32>)]) -> Vec<f32> {
+    v.iter().flat_map(|(_, x)| x.iter().copied()).collect()
+}
+
+/// Reports a finished epoch of a method trained in epochs: its loss terms (`Event::Epoch`) and
+/// the progress (`Event::Step`, epochs done of all epochs of the phase).
+pub fn emit_epoch(
+    emit: &mut dyn FnMut(Event),
+    phase: &'static str,
+    epoch: usize,
+    epochs: usize,
+    terms: &[(&'static str, f64)],
+) {
+    emit(Event::Step {
+        phase,
+        done: epoch,
+        total: epochs,
+    });
+    emit(Event::Epoch {
+        phase,
+        epoch,
+        epochs,
+        terms: terms.to_vec(),
+    });
 }
 
 /// Writes a serialisable model as JSON (for models that are not tensors).

@@ -1107,14 +1107,14 @@ impl OneClassSvm {
 
     /// scikit-learn's `decision_function`: Σᵢ αᵢ K(svᵢ, x) − ρ per row (positive = inside).
     pub fn decision_function(&self, x: &[f32]) -> Vec<f64> {
-        self.decision_threads(x, default_threads())
+        self.decision_threads(x, crate::nn::frozen_threads())
     }
 
     /// Scores of the rows of `x` (row-major, [`Self::dim`] columns; a trailing partial row is
     /// ignored): −decision_function, higher = more anomalous. A row with a NaN scores NaN.
     /// Uses all available cores; the numbers do not depend on their count.
     pub fn score(&self, x: &[f32]) -> Vec<f64> {
-        self.score_threads(x, default_threads())
+        self.score_threads(x, crate::nn::frozen_threads())
     }
 
     /// [`Self::score`] on at most `threads` threads (0 or 1: the calling thread).
@@ -1128,51 +1128,14 @@ impl OneClassSvm {
 
     fn decision_threads(&self, x: &[f32], threads: usize) -> Vec<f64> {
         let d = self.d;
-        par_rows(x.len() / d.max(1), threads, &|r| {
+        super::par_rows(x.len() / d.max(1), threads, 64, &|r| {
             let row = &x[r * d..(r + 1) * d];
             kernel_sum(row, &self.sv, &self.coef, self.gamma) - self.rho
         })
     }
 }
 
-/// The number of threads to score with.
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
-/// `f(r)` for r in 0..n, computed on up to `threads` scoped threads over fixed blocks of rows;
-/// each value depends on its row only, so the result does not depend on `threads`.
-fn par_rows(n: usize, threads: usize, f: &(dyn Fn(usize) -> f64 + Sync)) -> Vec<f64> {
-    const MIN_ROWS_PER_THREAD: usize = 64;
-    let threads = threads.min(n / MIN_ROWS_PER_THREAD).max(1);
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
-    let block = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(block)
-            .map(|a| {
-                let b = (a + block).min(n);
-                let h = std::thread::Builder::new()
-                    .spawn_scoped(s, move || (a..b).map(f).collect::<Vec<f64>>());
-                (a, b, h)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(n);
-        for (a, b, h) in handles {
-            match h {
-                Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
-                    Err(e) => std::panic::resume_unwind(e),
-                },
-                // no thread could be started: do this block here
-                Err(_) => out.extend((a..b).map(f)),
-            }
-        }
-        out
-    })
-}
 
 impl super::MethodSpec for OneClassSvmParams {
     fn info() -> super::MethodInfo {

@@ -52,6 +52,12 @@ pub enum ParamKind {
     Choice {
         options: &'static [&'static str],
     },
+    /// A list of 1 to `max_len` integers, each in `[min, max]` (layer widths).
+    IntList {
+        min: u64,
+        max: u64,
+        max_len: usize,
+    },
 }
 
 /// One parameter of a method: its name in experiment files, kind, help and form group.
@@ -98,6 +104,20 @@ impl ParamInfo {
         ParamInfo {
             name,
             kind: ParamKind::Choice { options },
+            help,
+            group: "",
+        }
+    }
+    pub const fn int_list(
+        name: &'static str,
+        min: u64,
+        max: u64,
+        max_len: usize,
+        help: &'static str,
+    ) -> Self {
+        ParamInfo {
+            name,
+            kind: ParamKind::IntList { min, max, max_len },
             help,
             group: "",
         }
@@ -157,6 +177,10 @@ pub trait MethodSpec:
     fn info() -> MethodInfo;
     /// Every field, in declaration order, with its range and help.
     fn params() -> &'static [ParamInfo];
+    /// The labels this setting trains on (a method whose parameters choose them overrides it).
+    fn labels(&self) -> Labels {
+        Self::info().labels
+    }
     /// Rules beyond the ranges of [`MethodSpec::params`] (open intervals, combinations).
     fn validate(&self) -> Result<(), ParamError> {
         Ok(())
@@ -213,6 +237,18 @@ pub fn check_value(info: &ParamInfo, x: &serde_json::Value) -> Result<(), ParamE
             Some(s) if options.contains(&s) => {}
             _ => return bad(format!("{x} — allowed: {}", options.join(", "))),
         },
+        ParamKind::IntList { min, max, max_len } => {
+            let ok = x.as_array().is_some_and(|a| {
+                (1..=max_len).contains(&a.len())
+                    && a.iter()
+                        .all(|v| v.as_u64().is_some_and(|u| (min..=max).contains(&u)))
+            });
+            if !ok {
+                return bad(format!(
+                    "{x} — allowed: a list of 1 to {max_len} integers, each {min} to {max}"
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -255,6 +291,13 @@ macro_rules! registry {
             pub fn info(&self) -> $crate::detect::registry::MethodInfo {
                 match self {
                     $(Method::$variant(_) => <$params as $crate::detect::MethodSpec>::info(),)*
+                }
+            }
+
+            /// The labels it trains on with these parameters.
+            pub fn labels(&self) -> $crate::detect::registry::Labels {
+                match self {
+                    $(Method::$variant(p) => $crate::detect::MethodSpec::labels(p),)*
                 }
             }
 
@@ -338,5 +381,15 @@ mod tests {
         let c = ParamInfo::choice("mode", &["a", "b"], "mode");
         let e = check_value(&c, &serde_json::json!("c")).unwrap_err();
         assert!(e.msg.contains("a, b"), "{e}");
+        let l = ParamInfo::int_list("hidden", 1, 8192, 8, "widths");
+        assert!(check_value(&l, &serde_json::json!([256, 128])).is_ok());
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!([0]),
+            serde_json::json!([9000]),
+            serde_json::json!(vec![1; 9]),
+        ] {
+            assert!(check_value(&l, &bad).is_err(), "{bad}");
+        }
     }
 }

@@ -94,7 +94,14 @@ fn to_tree(v: &Ron, like: Option<&Value>) -> Result<Value, String> {
             } else {
                 let inner = like.and_then(|l| l.get(n));
                 let data = match body {
-                    Body::Tuple(items) if items.is_empty() => return Ok(Value::String(n.clone())),
+                    // `Name()`: a unit variant where the field holds one now (`Auto`), else a
+                    // variant whose struct takes its defaults (`IsolationForest()`)
+                    Body::Tuple(items) if items.is_empty() => {
+                        if like.is_some_and(Value::is_string) {
+                            return Ok(Value::String(n.clone()));
+                        }
+                        Value::Object(Map::new())
+                    }
                     Body::Tuple(items) if items.len() == 1 => to_tree(&items[0], inner)?,
                     _ => body_tree(body, inner)?,
                 };
@@ -424,6 +431,19 @@ mod tests {
             tree("[Odin(temperature: 1000.0, epsilon: 0.0014)]", json!([])),
             json!([{"Odin": {"temperature": 1000.0, "epsilon": 0.0014}}])
         );
+        // `Name()`: a method with its defaults, a unit variant where the field holds one
+        assert_eq!(
+            tree(
+                "IsolationForest()",
+                json!({"MetaLearner": {"epsilon": 0.002}})
+            ),
+            json!({"IsolationForest": {}})
+        );
+        assert_eq!(
+            tree("[Ecod(), Odin()]", json!([])),
+            json!([{"Ecod": {}}, {"Odin": {}}])
+        );
+        assert_eq!(tree("Auto()", json!("Cpu")), json!("Auto"));
     }
 
     #[test]

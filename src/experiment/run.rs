@@ -308,7 +308,7 @@ pub fn train_view(
         d: table.n_features,
         normals: scaled(&task.normal_train),
         few_shot: per_family(&task.few_shot),
-        seen_train: if method.info().labels == Labels::AllSeen {
+        seen_train: if method.labels() == Labels::AllSeen {
             per_family(&task.seen_train)
         } else {
             Vec::new()

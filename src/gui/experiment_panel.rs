@@ -759,6 +759,30 @@ fn param_widget(
                 changed = true;
             }
         }
+        ParamKind::IntList { .. } => {
+            // widths as text, `256, 128`: written back when the text parses
+            let cur: Vec<String> = v
+                .as_array()
+                .map(|a| a.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default();
+            let mut text = cur.join(", ");
+            if ui
+                .add(egui::TextEdit::singleline(&mut text).desired_width(120.0))
+                .labelled_by(l.id)
+                .on_hover_text(p.help)
+                .changed()
+            {
+                let parsed: Option<Vec<u64>> = text
+                    .split([',', ' '])
+                    .filter(|t| !t.trim().is_empty())
+                    .map(|t| t.trim().parse().ok())
+                    .collect();
+                if let Some(list) = parsed.filter(|l| !l.is_empty()) {
+                    *v = serde_json::json!(list);
+                    changed = true;
+                }
+            }
+        }
         ParamKind::Choice { options } => {
             let cur = v.as_str().unwrap_or("").to_string();
             egui::ComboBox::from_id_salt(format!("{id}-{}", p.name))
