@@ -23,7 +23,7 @@ export HELDOUT_THREADS=$T RAYON_NUM_THREADS=$T CANDLE_NUM_THREADS=$T OMP_NUM_THR
   echo "# heldout bench methods beside the reference, one sitting, $T thread(s) each"
   echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "commit:  $(git rev-parse --short HEAD) ($(git status --porcelain --untracked-files=no | wc -l) files modified)"
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
   echo
   echo "## heldout: target/release/heldout bench methods --repeat 3"

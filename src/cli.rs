@@ -425,10 +425,16 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Methods(a))) => {
             let methods = if a.methods.trim() == "all" {
                 // the meta-learner's episodes have their own benchmark (`bench episode`)
-                crate::detect::Method::all()
+                let mut v: Vec<_> = crate::detect::Method::all()
                     .into_iter()
                     .filter(|m| m.key() != "MetaLearner")
-                    .collect()
+                    .collect();
+                // the reference's second MLP variant (every seen-family training row)
+                v.push(crate::detect::Method::Mlp(crate::detect::MlpParams {
+                    anomalies: crate::detect::mlp::AnomalyRows::AllSeen,
+                    ..Default::default()
+                }));
+                v
             } else {
                 compare_list(&a.methods, &crate::detect::Method::default(), &[])?
             };
