@@ -64,8 +64,18 @@ pub struct GuiArgs {
     pub start_run: bool,
     /// Close the window after this many seconds and print frame-time statistics (for
     /// measuring the UI's frame rate during a run).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub exit_after: Option<f64>,
+}
+
+/// A number of seconds: finite, 0 to a year.
+fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=31_536_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}`: give a number of seconds from 0 to 31536000"
+        )),
+    }
 }
 
 fn parse_size(s: &str) -> std::result::Result<[f32; 2], String> {

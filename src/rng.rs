@@ -41,7 +41,8 @@ impl SplitMix64 {
     /// `next_u64() mod n` — the protocol's (slightly biased, but pinned) bounded draw.
     #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        // n = 0 has no value below it: 0, rather than a division by zero
+        self.next_u64().checked_rem(n).unwrap_or(0)
     }
 
     /// The protocol's Fisher–Yates: for k = n−1 down to 1, j = next mod (k+1), swap.

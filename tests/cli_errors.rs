@@ -231,3 +231,44 @@ fn text_that_is_not_utf8_names_the_row_and_open_quotes_are_malformed_lines() {
     assert_eq!(v["cleaning"]["wrong_field_count_lines"], 1);
     assert_eq!(v["rows"], 3);
 }
+
+/// Sizes that passed `check` and then overflowed in the episode sampler (issue 14): refused by
+/// `validate` and `run`, naming the field and its bound.
+#[test]
+fn huge_episode_sizes_are_refused_not_overflowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = heldout::experiment::DEMO_EXPERIMENT.replace(
+        "EpisodeSpec(count: 5,",
+        "EpisodeSpec(count: 5, inner_tasks: (0, 18446744073709551615),",
+    );
+    assert!(text.contains("18446744073709551615"));
+    let f = dir.path().join("huge.ron");
+    std::fs::write(&f, text).unwrap();
+    fails_with(
+        &["validate", f.to_str().unwrap()],
+        &["episodes.inner_tasks", "at most 1000"],
+    );
+    fails_with(
+        &[
+            "run",
+            "--demo",
+            "--set",
+            "episodes.count=18446744073709551615",
+        ],
+        &["episodes.count", "at most"],
+    );
+}
+
+/// `--exit-after` takes a number of seconds; `inf` panicked in Duration::from_secs_f64.
+#[test]
+fn exit_after_must_be_a_finite_number_of_seconds() {
+    for bad in ["inf", "NaN", "-1", "1e300"] {
+        let arg = format!("--exit-after={bad}");
+        let (code, _, err) = heldout(&["gui", &arg]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            !err.contains("panicked") && err.contains("seconds"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -289,7 +289,10 @@ fn set_overrides_unit_variants_by_name() {
     let e = heldout::cli::apply_overrides(text, &["method.MetaLearner.pcgrad=of".into()])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("unknown variant") || e.contains("of"), "{e}");
+    assert!(
+        e.contains("unknown variant `of`") && e.contains("`per_family`, `two_tasks`, `off`"),
+        "{e}"
+    );
 }
 
 #[test]

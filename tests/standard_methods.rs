@@ -141,7 +141,9 @@ fn compare_rejects_an_unknown_method_with_the_list() {
 }
 
 /// `heldout run` of the demo with every method but the meta-learner (its own tests cover it),
-/// twice: same file + seed → byte-identical metrics and scores.
+/// twice, once on one thread and once on two (HELDOUT_THREADS for heldout's own loops,
+/// RAYON/CANDLE_NUM_THREADS for candle's): same file + seed → byte-identical metrics and scores,
+/// whatever the thread count.
 #[test]
 fn every_method_runs_from_an_experiment_file_deterministically() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
@@ -151,17 +153,23 @@ fn every_method_runs_from_an_experiment_file_deterministically() {
         .filter(|k| *k != "MetaLearner" && *k != "IsolationForest")
         .collect();
     let mut folders = Vec::new();
-    for d in &dirs {
-        common::run_ok(heldout().args([
-            "run",
-            "--demo",
-            "--set",
-            "method=IsolationForest()",
-            "--compare",
-            &others.join(","),
-            "--out",
-            d.path().to_str().unwrap(),
-        ]));
+    for (d, threads) in dirs.iter().zip(["1", "2"]) {
+        common::run_ok(
+            heldout()
+                .env("HELDOUT_THREADS", threads)
+                .env("RAYON_NUM_THREADS", threads)
+                .env("CANDLE_NUM_THREADS", threads)
+                .args([
+                    "run",
+                    "--demo",
+                    "--set",
+                    "method=IsolationForest()",
+                    "--compare",
+                    &others.join(","),
+                    "--out",
+                    d.path().to_str().unwrap(),
+                ]),
+        );
         folders.push(
             std::fs::read_dir(d.path())
                 .unwrap()

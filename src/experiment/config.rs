@@ -318,6 +318,44 @@ impl Experiment {
         if ep.count == 0 {
             return bad("episodes.count", "must be at least 1".into());
         }
+        // Upper bounds: beyond them a run only repeats work or cannot fit (and sizes stay far
+        // from integer overflow downstream).
+        for (field, v, max, why) in [
+            (
+                "episodes.count",
+                ep.count,
+                1_000_000,
+                "a million episodes is weeks of training",
+            ),
+            (
+                "episodes.inner_tasks",
+                ep.inner_tasks.1,
+                1_000,
+                "more inner tasks per episode only repeat families",
+            ),
+            (
+                "episodes.outer_families",
+                ep.outer_families,
+                100_000,
+                "more than any dataset's families",
+            ),
+            (
+                "episodes.shots",
+                ep.shots,
+                10_000_000,
+                "more rows than any family holds",
+            ),
+            (
+                "episodes.families_per_task",
+                ep.families_per_task,
+                100_000,
+                "more than any dataset's families",
+            ),
+        ] {
+            if v > max {
+                return bad(field, format!("{v} — at most {max} ({why})"));
+            }
+        }
         if ep.inner_tasks.0 > ep.inner_tasks.1 {
             return bad(
                 "episodes.inner_tasks",

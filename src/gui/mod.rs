@@ -888,9 +888,11 @@ pub fn launch(opts: LaunchOptions) -> Result<()> {
             if opts.start_run {
                 wb.apply(Command::StartRun);
             }
-            let exit_at = opts.exit_after.map(|s| {
-                std::time::Instant::now() + std::time::Duration::from_secs_f64(s.max(0.0))
-            });
+            // an impossible delay (negative, NaN, overflowing) never closes the window
+            let exit_at = opts
+                .exit_after
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                .and_then(|d| std::time::Instant::now().checked_add(d));
             Ok(Box::new(App {
                 wb,
                 shot,

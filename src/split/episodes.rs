@@ -155,7 +155,9 @@ impl EpisodeSampler {
     pub fn next_episode(&mut self) -> Episode {
         self.q += 1;
         let (lo, hi) = self.spec.inner_tasks;
-        let m = lo + self.rng.below((hi - lo + 1) as u64) as usize;
+        // `check` bounds both ends; saturating so that no range can overflow here
+        let span = hi.saturating_sub(lo).saturating_add(1) as u64;
+        let m = lo.saturating_add(self.rng.below(span) as usize);
         let mut inner_tasks = Vec::with_capacity(m);
         let mut inner: Vec<FamilyId> = Vec::new();
         for _ in 0..m {
