@@ -319,3 +319,44 @@ fn two_run_folders_compare_side_by_side() {
         );
     }
 }
+
+/// The method forms are drawn from the registry: every method can be picked as the one under
+/// study, its parameters appear with their names, a changed value reaches the experiment (and
+/// its RON text), and "Compare with all" adds every other method.
+#[test]
+fn method_forms_come_from_the_registry() {
+    let mut h = harness(Workbench::new(Saved::default()));
+    step_until(&mut h, "the demo data", 60, |wb| wb.data.table().is_some());
+    h.get_by_label("Roles & method").click();
+    h.run();
+    // the demo's meta-learner: its parameters, by their names in experiment files
+    h.get_by_label("lambda rec");
+    h.get_by_label("odin sign");
+    // pick Isolation Forest as the method under study
+    h.get_by_label("Method under study").click();
+    h.run();
+    h.get_by_label("Isolation Forest").click();
+    h.run();
+    assert_eq!(h.state().exp.method.key(), "IsolationForest");
+    h.get_by_label("n estimators");
+    h.get_by_label("max samples");
+    // compare with every other registered method, each with its own form
+    h.get_by_label("Compare with all").click();
+    h.run();
+    let keys: Vec<&str> = h.state().exp.compare.iter().map(|m| m.key()).collect();
+    let others: Vec<&str> = Method::KEYS
+        .iter()
+        .copied()
+        .filter(|k| *k != "IsolationForest")
+        .collect();
+    for k in &others {
+        assert!(keys.contains(k), "{k} not added: {keys:?}");
+    }
+    h.get_by_label("gamma value"); // the one-class SVM's form
+    h.get_by_label("half batch"); // the MLP's
+    // the experiment as checked by the runner accepts what the form made
+    let exp = h.state().exp.clone();
+    assert!(exp
+        .checked(std::path::Path::new("x.ron"), std::path::Path::new("."))
+        .is_ok());
+}
