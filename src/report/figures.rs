@@ -382,18 +382,35 @@ impl HistPanel {
     }
 }
 
-/// One family's row of panels: pre, after inner, after outer (`None` where no rows).
+/// One family's row of panels, one per column of [`HistGrid::columns`] (`None` where no rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistRowPanels {
     pub family: String,
     pub held_out: bool,
-    pub panels: [Option<HistPanel>; 3],
+    pub panels: Vec<Option<HistPanel>>,
+}
+
+/// The checkpoint stages a unit's figures show: the trained model (`Final`) for a method
+/// without episodes, pre / after inner / after outer otherwise.
+pub fn unit_stages(data: &RunData, unit: &UnitKey) -> Vec<Stage> {
+    if data
+        .checkpoints
+        .iter()
+        .any(|c| &c.unit == unit && c.stage == Stage::Final)
+    {
+        vec![Stage::Final]
+    } else {
+        STAGES.to_vec()
+    }
 }
 
 /// The panels of the histogram figure.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistGrid {
     pub episode: Option<usize>,
+    /// The stage of each column: pre / after inner / after outer for the meta-learner, the
+    /// trained model alone (`Final`) for methods without episodes.
+    pub columns: Vec<Stage>,
     pub rows: Vec<HistRowPanels>,
 }
 
@@ -413,50 +430,53 @@ pub fn histogram_grid(
         .iter()
         .filter(|h| &h.unit == unit && h.episode == ep)
         .collect();
+    let columns: Vec<Stage> = unit_stages(data, unit);
     let mut out = Vec::new();
     for (family, held_out) in unit_families(data, unit) {
         if !held_out && !seen {
             continue;
         }
-        let panels: [Option<HistPanel>; 3] = std::array::from_fn(|k| {
-            let stage = STAGES[k];
-            let sel: Vec<&&super::HistRow> = rows
-                .iter()
-                .filter(|h| h.family == family && h.stage == stage)
-                .collect();
-            if sel.is_empty() {
-                return None;
-            }
-            let mut bins: Vec<(f64, f64)> = sel.iter().map(|h| (h.lo, h.hi)).collect();
-            bins.sort_by(|a, b| a.0.total_cmp(&b.0));
-            bins.dedup_by(|a, b| a.0 == b.0);
-            let mut normal = vec![0u64; bins.len()];
-            let mut anomaly = vec![0u64; bins.len()];
-            for h in &sel {
-                if let Some(i) = bins.iter().position(|b| b.0 == h.lo) {
-                    let c = if h.anomaly { &mut anomaly } else { &mut normal };
-                    c[i] += h.count;
+        let panels: Vec<Option<HistPanel>> = (0..columns.len())
+            .map(|k| {
+                let stage = columns[k];
+                let sel: Vec<&&super::HistRow> = rows
+                    .iter()
+                    .filter(|h| h.family == family && h.stage == stage)
+                    .collect();
+                if sel.is_empty() {
+                    return None;
                 }
-            }
-            let mut edges: Vec<f64> = bins.iter().map(|b| b.0).collect();
-            edges.push(bins.last().map(|b| b.1).unwrap_or(1.0));
-            let auc = data
-                .checkpoints
-                .iter()
-                .find(|c| {
-                    &c.unit == unit && c.episode == ep && c.stage == stage && c.family == family
+                let mut bins: Vec<(f64, f64)> = sel.iter().map(|h| (h.lo, h.hi)).collect();
+                bins.sort_by(|a, b| a.0.total_cmp(&b.0));
+                bins.dedup_by(|a, b| a.0 == b.0);
+                let mut normal = vec![0u64; bins.len()];
+                let mut anomaly = vec![0u64; bins.len()];
+                for h in &sel {
+                    if let Some(i) = bins.iter().position(|b| b.0 == h.lo) {
+                        let c = if h.anomaly { &mut anomaly } else { &mut normal };
+                        c[i] += h.count;
+                    }
+                }
+                let mut edges: Vec<f64> = bins.iter().map(|b| b.0).collect();
+                edges.push(bins.last().map(|b| b.1).unwrap_or(1.0));
+                let auc = data
+                    .checkpoints
+                    .iter()
+                    .find(|c| {
+                        &c.unit == unit && c.episode == ep && c.stage == stage && c.family == family
+                    })
+                    .and_then(|c| finite(c.auc));
+                Some(HistPanel {
+                    family: family.clone(),
+                    held_out,
+                    stage,
+                    edges,
+                    normal,
+                    anomaly,
+                    auc,
                 })
-                .and_then(|c| finite(c.auc));
-            Some(HistPanel {
-                family: family.clone(),
-                held_out,
-                stage,
-                edges,
-                normal,
-                anomaly,
-                auc,
             })
-        });
+            .collect();
         if panels.iter().any(Option::is_some) {
             out.push(HistRowPanels {
                 family,
@@ -467,6 +487,7 @@ pub fn histogram_grid(
     }
     HistGrid {
         episode: Some(ep),
+        columns,
         rows: out,
     }
 }
@@ -492,7 +513,7 @@ pub fn curve_series(
         return (None, Vec::new());
     };
     let mut out = Vec::new();
-    for stage in STAGES {
+    for stage in unit_stages(data, unit) {
         let points: Vec<(f64, f64)> = data
             .curves
             .iter()
@@ -1211,6 +1232,20 @@ pub fn nice_keys(lo: f64, hi: f64, max: usize, integer: bool) -> Vec<f64> {
 }
 
 /// Number text for tick labels: no trailing zeros.
+/// A tick label with enough decimals to tell ticks `step` apart (at least three).
+fn tick_for(v: f64, step: f64) -> String {
+    let decimals = if step > 0.0 && step.is_finite() {
+        ((-step.log10()).ceil().max(0.0) as usize + 1).clamp(3, 12)
+    } else {
+        3
+    };
+    if (v - v.round()).abs() < 1e-12 {
+        return format!("{}", v.round() as i64);
+    }
+    let s = format!("{v:.decimals$}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn tick(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{}", v.round() as i64)
@@ -1357,27 +1392,32 @@ where
         );
     }
     let (heads, panels) = body.split_vertically(pen.ipx(28.0));
-    let cols = heads.split_evenly((1, 3));
-    for (k, a) in cols.iter().enumerate() {
+    let nc = grid.columns.len().max(1);
+    let cols = heads.split_evenly((1, nc));
+    for (a, stage) in cols.iter().zip(&grid.columns) {
         let (w, h) = a.dim_in_pixel();
         // shift right by half the y-label area so headers sit over the plots
         a.draw(&Text::new(
-            stage_label(STAGES[k]).to_string(),
+            stage_label(*stage).to_string(),
             ((w as i32 + pen.ipx(50.0)) / 2, h as i32 / 2),
             pen.font(17.0).pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
     }
     let n = grid.rows.len();
-    let areas = panels.split_evenly((n, 3));
+    let areas = panels.split_evenly((n, nc));
     for (r, row) in grid.rows.iter().enumerate() {
         for (k, p) in row.panels.iter().enumerate() {
-            let area = &areas[r * 3 + k];
+            let area = &areas[r * nc + k];
             let tag = if row.held_out { "held out" } else { "seen" };
             let Some(p) = p else {
                 note(
                     area,
                     pen,
-                    &format!("{} ({tag}): no rows {}", row.family, stage_label(STAGES[k])),
+                    &format!(
+                        "{} ({tag}): no rows {}",
+                        row.family,
+                        stage_label(grid.columns[k])
+                    ),
                 )?;
                 continue;
             };
@@ -1396,8 +1436,16 @@ where
                 .fold(0.0f64, f64::max)
                 .max(1e-6)
                 * 1.12;
-            let lo = p.edges.first().copied().unwrap_or(0.0).min(0.0);
-            let hi = p.edges.last().copied().unwrap_or(1.0).max(1.0);
+            // the bins' own range (they span the checkpoint's scores): on a fixed [0, 1] axis
+            // scores that crowd into a narrow band (ODIN's at T = 1000 sit within 1e-3 of 0.5)
+            // become one spike and the separation cannot be seen
+            let lo = p.edges.first().copied().unwrap_or(0.0);
+            let hi = p.edges.last().copied().unwrap_or(1.0);
+            let (lo, hi) = if hi > lo {
+                (lo, hi)
+            } else {
+                (lo - 0.5, lo + 0.5)
+            };
             let bottom = r + 1 == n;
             let mut c = chart(
                 area,
@@ -1409,7 +1457,8 @@ where
                 if bottom { 44.0 } else { 26.0 },
                 if k == 0 { 60.0 } else { 44.0 },
             )?;
-            let fx = |v: &f64| tick(*v);
+            // ticks of a narrow score range need more than three decimals to differ
+            let fx = |v: &f64| tick_for(*v, (hi - lo) / 5.0);
             mesh(
                 &mut c,
                 pen,
@@ -2074,6 +2123,41 @@ mod tests {
             }
         }
         d
+    }
+
+    #[test]
+    fn a_method_without_episodes_gets_one_column_of_its_final_scores() {
+        let mut d = sample();
+        // the same rows, as a method without episodes reports them: one `Final` snapshot
+        let u = unit("m");
+        d.checkpoints
+            .retain(|c| c.episode == 2 && c.stage == Stage::Outer);
+        d.histograms
+            .retain(|h| h.episode == 2 && h.stage == Stage::Outer);
+        d.curves
+            .retain(|c| c.episode == 2 && c.stage == Stage::Outer);
+        for c in &mut d.checkpoints {
+            c.stage = Stage::Final;
+        }
+        for h in &mut d.histograms {
+            h.stage = Stage::Final;
+        }
+        for c in &mut d.curves {
+            c.stage = Stage::Final;
+        }
+        assert_eq!(unit_stages(&d, &u), vec![Stage::Final]);
+        let g = histogram_grid(&d, &u, None, true);
+        assert_eq!(g.columns, vec![Stage::Final]);
+        for r in &g.rows {
+            assert_eq!(r.panels.len(), 1);
+            let p = r.panels[0].as_ref().unwrap();
+            assert_eq!(p.stage, Stage::Final);
+            let (n, a) = if r.family == "A" { (10, 3) } else { (8, 5) };
+            assert_eq!((p.n_normal(), p.n_anomaly()), (n, a));
+        }
+        let (_, series) = curve_series(&d, &u, "A", Curve::Roc, None);
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].stage, Stage::Final);
     }
 
     #[test]
