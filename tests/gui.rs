@@ -354,6 +354,7 @@ fn method_forms_come_from_the_registry() {
     }
     h.get_by_label("gamma value"); // the one-class SVM's form
     h.get_by_label("half batch"); // the MLP's
+
     // the experiment as checked by the runner accepts what the form made
     let exp = h.state().exp.clone();
     assert!(exp

@@ -232,6 +232,18 @@ impl Workspace {
 impl FrozenNet {
     /// Copies the current weights of `enc` and `head` (f32 tensors on any device).
     pub fn new(enc: &Encoder, head: &Head) -> Result<Self> {
+        Self::build(enc, head, false)
+    }
+
+    /// As [`FrozenNet::new`], with the head's gap `ℓ₀ − ℓ₁` in place of `ℓ₀`: every method
+    /// then computes that gap and its input gradient. For a two-class softmax (ODIN) the
+    /// predicted class is the sign of the gap and the cross-entropy's input gradient points
+    /// along ∓∇(ℓ₀ − ℓ₁), so [`FrozenNet::odin_logit0`] performs ODIN's step.
+    pub fn with_logit_gap(enc: &Encoder, head: &Head) -> Result<Self> {
+        Self::build(enc, head, true)
+    }
+
+    fn build(enc: &Encoder, head: &Head, gap: bool) -> Result<Self> {
         let input = Lin::of(&enc.input)?;
         let h = input.d_out;
         let mut blocks = Vec::with_capacity(enc.blocks.len());
@@ -253,13 +265,22 @@ impl FrozenNet {
             bail!("frozen net: encoder output and head do not fit");
         }
         let w = values(head.out.w.as_tensor())?;
-        let head_b = values(head.out.b.as_tensor())?[0];
+        let b = values(head.out.b.as_tensor())?;
+        // the output layer is Z × 2 (checked above), so both biases exist
+        let (b0, b1) = (
+            b.first().copied().unwrap_or(0.0),
+            b.get(1).copied().unwrap_or(0.0),
+        );
+        let head_b = if gap { b0 - b1 } else { b0 };
         Ok(FrozenNet {
             input,
             blocks,
             output,
             head_ln: Ln::of(&head.ln)?,
-            head_w: w.chunks_exact(2).map(|c| c[0]).collect(),
+            head_w: w
+                .chunks_exact(2)
+                .map(|c| if gap { c[0] - c[1] } else { c[0] })
+                .collect(),
             head_b,
         })
     }
