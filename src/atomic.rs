@@ -7,13 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The temporary file `write_atomic` uses for `path`: hidden, in the same folder (a rename
-/// across file systems would not be atomic), unique per process.
+/// across file systems would not be atomic), unique per process and call (two threads writing
+/// the same path never share one).
 fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    path.with_file_name(format!(".{name}.{}.{k}.tmp", std::process::id()))
 }
 
 /// Writes `contents` to `path` atomically (temp + fsync + rename). On error the temporary file
@@ -32,6 +35,13 @@ pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("{}: cannot replace it", path.display()));
+    }
+    // the rename itself is durable once the folder is flushed (best effort: not every
+    // platform or file system lets a folder be opened and synced)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(f) = std::fs::File::open(dir) {
+            let _ = f.sync_all();
+        }
     }
     Ok(())
 }

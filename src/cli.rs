@@ -591,19 +591,22 @@ fn compare_list(
             .filter(|k| !k.is_empty())
             .collect()
     };
-    keys.iter()
-        .map(|k| {
-            if let Some(m) = current.iter().find(|m| m.key() == *k) {
-                return Ok(m.clone());
-            }
-            Method::from_key(k).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--compare {list}: no method '{k}'; methods are: all, {} (see `heldout methods`)",
-                    Method::KEYS.join(", ")
-                )
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for k in keys {
+        // every setting of this method already in the file (e.g. both MLP variants)
+        let have: Vec<Method> = current.iter().filter(|m| m.key() == k).cloned().collect();
+        if !have.is_empty() {
+            out.extend(have);
+            continue;
+        }
+        out.push(Method::from_key(k).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--compare {list}: no method '{k}'; methods are: all, {} (see `heldout methods`)",
+                Method::KEYS.join(", ")
+            )
+        })?);
+    }
+    Ok(out)
 }
 
 /// `heldout methods`: every registered method with its parameters.

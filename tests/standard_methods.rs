@@ -15,10 +15,17 @@ fn heldout() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
 }
 
-/// The demo experiment with `compare` replaced by `m` (checked).
+/// The demo experiment with `compare` replaced by `m` (checked); the main method is the demo's
+/// meta-learner, or Isolation Forest when `m` is a meta-learner (one name may appear once).
 fn with_compare(m: Method) -> Result<(), String> {
     let e = Experiment::parse(DEMO, Path::new("demo.ron")).unwrap();
+    let method = if m.key() == "MetaLearner" {
+        Method::from_key("IsolationForest").unwrap()
+    } else {
+        e.method.clone()
+    };
     Experiment {
+        method,
         compare: vec![m],
         ..e
     }
@@ -195,12 +202,22 @@ fn every_method_runs_from_an_experiment_file_deterministically() {
         );
         assert!(rows.iter().all(|r| r.auc.is_finite()), "{name}");
     }
-    // every method without episodes reports a final checkpoint per family
+    // every method without episodes reports a final checkpoint per unit and family: the demo's
+    // 6 rotations × its 6 anomaly families, each with a finite AUC
     let data = heldout::report::RunData::load(&folders[0]).unwrap();
-    assert!(data
-        .checkpoints
-        .iter()
-        .any(|c| c.stage == heldout::detect::Stage::Final));
+    for k in Method::KEYS.iter().filter(|k| **k != "MetaLearner") {
+        let name = Method::from_key(k).unwrap().name();
+        let finals: Vec<_> = data
+            .checkpoints
+            .iter()
+            .filter(|c| c.unit.method == name && c.stage == heldout::detect::Stage::Final)
+            .collect();
+        assert_eq!(finals.len(), 36, "{name}: final checkpoint rows");
+        assert!(finals.iter().all(|c| c.auc.is_finite()), "{name}");
+        let units: std::collections::BTreeSet<_> =
+            finals.iter().map(|c| c.unit.rotation.clone()).collect();
+        assert_eq!(units.len(), 6, "{name}: one set per rotation");
+    }
 }
 
 /// NSL-KDD with DoS held out, seed 0: the one-class detectors separate the unseen family.
@@ -253,4 +270,33 @@ fn one_class_detectors_catch_an_unseen_family_on_nsl_kdd() {
             m.auc
         );
     }
+}
+
+/// Two methods under one name would merge their rows in every table: refused, naming both.
+#[test]
+fn two_methods_with_one_name_are_refused() {
+    let e = Experiment::parse(DEMO, Path::new("demo.ron")).unwrap();
+    let err = Experiment {
+        compare: vec![Method::MetaLearner(Default::default())],
+        ..e
+    }
+    .checked(Path::new("x.ron"), Path::new("."))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("compare[0]")
+            && err.contains("same name as method")
+            && err.contains("meta_learner"),
+        "{err}"
+    );
+    let out = heldout()
+        .args(["run", "--demo", "--compare", "Ecod,Ecod"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compare[1]") && err.contains("'ecod'"),
+        "{err}"
+    );
 }

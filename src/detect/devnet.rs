@@ -383,15 +383,15 @@ impl super::MethodSpec for DevNetParams {
         use super::ParamInfo as P;
         const PARAMS: &[P] = &[
             P::int("hidden", 1, 8192, "width of the hidden ReLU layer (20)"),
-            P::int("epochs", 1, 10_000, "epochs (50)"),
+            P::int("epochs", 1, 100_000, "epochs (50)"),
             P::int("batches_per_epoch", 1, 100_000, "batches per epoch (20)"),
-            P::int("batch_size", 2, 65_536, "rows per batch, half normals and half anomalies drawn with replacement (512)"),
+            P::int("batch_size", 2, 131_072, "rows per batch, even: half normals and half anomalies drawn with replacement (512)"),
             P::int("n_reference", 2, 10_000_000, "N(0,1) reference scores drawn per batch (5000)"),
-            P::float("margin", 0.0, 1e6, "deviation margin a for anomalies (5)"),
-            P::float("l2", 0.0, 1e6, "L2 penalty on the first layer's weights (0.01)"),
+            P::float("margin", 0.0, 1e3, "deviation margin a for anomalies, > 0 (5)"),
+            P::float("l2", 0.0, 1e3, "L2 penalty on the first layer's weights (0.01)"),
             P::float("lr", 0.0, 1.0, "RMSprop learning rate (1e-3)"),
-            P::float("rho", 0.0, 1.0, "RMSprop decay ρ (Keras: 0.9)"),
-            P::float("eps", 0.0, 1.0, "RMSprop ε (Keras: 1e-7)"),
+            P::float("rho", 0.0, 1.0, "RMSprop decay ρ, in [0, 1) (Keras: 0.9)"),
+            P::float("eps", 0.0, 1.0, "RMSprop ε, > 0 (Keras: 1e-7)"),
             P::float("clip_norm", 0.0, 1e9, "per-tensor gradient clip norm (Keras clipnorm: 1)"),
         ];
         PARAMS

@@ -369,6 +369,7 @@ impl super::Fit for Ecod {
     fn save(&self, path: &std::path::Path) -> Result<(), super::DetectError> {
         super::save_json(self, path)
     }
+    const MODEL_EXTENSION: &'static str = "json";
 }
 
 #[cfg(test)]

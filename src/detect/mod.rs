@@ -288,8 +288,13 @@ pub trait Detector {
     fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError>;
     /// The decision threshold τ* chosen on the validation pool.
     fn threshold(&self) -> f64;
-    /// Saves the weights as safetensors.
+    /// Saves the weights as safetensors (or, for models that are not tensors, as JSON: see
+    /// [`Detector::model_extension`]).
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+    /// The extension of the file `save` writes.
+    fn model_extension(&self) -> &'static str {
+        "safetensors"
+    }
 }
 
 /// Why a plain model's fit did not produce a model (the classical detectors').
@@ -326,9 +331,10 @@ pub trait Fit: Sized {
     ) -> Result<Self, DetectError>;
     /// Higher = more anomalous.
     fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError>;
-    /// Writes the fitted model to `path` (the runner names it `….safetensors`; models that are
-    /// not tensors write JSON there).
+    /// Writes the fitted model to `path`, a file with extension [`Fit::MODEL_EXTENSION`].
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
+    /// `safetensors` for tensor models, `json` for models written by [`save_json`].
+    const MODEL_EXTENSION: &'static str = "safetensors";
 }
 
 /// A [`Fit`] model as a [`Detector`].
@@ -382,6 +388,9 @@ impl<M: Fit> Detector for Fitted<M> {
     }
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
         self.model()?.save(path)
+    }
+    fn model_extension(&self) -> &'static str {
+        M::MODEL_EXTENSION
     }
 }
 

@@ -212,7 +212,7 @@ impl TryFrom<SvmFile> for OneClassSvm {
 
     fn try_from(f: SvmFile) -> Result<Self, String> {
         let bad = |m: &str| Err(format!("not a valid one-class SVM model: {m}"));
-        if f.d == 0 || f.sv.len() != f.coef.len() * f.d {
+        if f.d == 0 || f.coef.len().checked_mul(f.d) != Some(f.sv.len()) {
             return bad("the support vectors do not match d and the coefficients");
         }
         if !(f.gamma.is_finite() && f.gamma > 0.0 && f.rho.is_finite()) {
@@ -1206,6 +1206,7 @@ impl super::Fit for OneClassSvm {
     fn save(&self, path: &std::path::Path) -> Result<(), super::DetectError> {
         super::save_json(self, path)
     }
+    const MODEL_EXTENSION: &'static str = "json";
 }
 
 #[cfg(test)]

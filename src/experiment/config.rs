@@ -395,6 +395,28 @@ impl Experiment {
                 return bad(&format!("{field}.{}", e.param), e.msg);
             }
         }
+        // Units, tables and model files are keyed by the method's name: two methods with one
+        // name would merge their rows.
+        let all: Vec<&Method> = std::iter::once(&self.method).chain(&self.compare).collect();
+        for (i, m) in all.iter().enumerate() {
+            if let Some(j) = all[..i].iter().position(|o| o.name() == m.name()) {
+                let at = |k: usize| {
+                    if k == 0 {
+                        "method".to_string()
+                    } else {
+                        format!("compare[{}]", k - 1)
+                    }
+                };
+                return bad(
+                    &at(i),
+                    format!(
+                        "runs under the same name as {} ('{}'), so their results would merge — keep one, or change a parameter that the name shows",
+                        at(j),
+                        m.name()
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 }

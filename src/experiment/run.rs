@@ -275,8 +275,9 @@ fn run_inner(
                 }
                 out.push(delta, sink);
                 det.save(&dir.join("models").join(format!(
-                    "{mname}_seed{seed}_{}.safetensors",
-                    held.replace(['/', ' '], "_")
+                    "{mname}_seed{seed}_{}.{}",
+                    held.replace(['/', ' '], "_"),
+                    det.model_extension()
                 )))?;
                 out.write(dir)?;
             }

@@ -638,17 +638,19 @@ fn compare_ui(ui: &mut egui::Ui, exp: &mut Experiment) {
             .changed()
         {
             match at {
-                Some(i) if !on => {
-                    exp.compare.remove(i);
-                }
+                // unticked: every setting of this method goes
+                Some(_) if !on => exp.compare.retain(|c| c.key() != d.key()),
                 None if on => exp.compare.push(d.clone()),
                 _ => {}
             }
         }
-        if let Some(i) = exp.compare.iter().position(|c| c.key() == d.key()) {
-            ui.indent(d.key(), |ui| {
-                method_form(ui, &format!("compare{i}"), &mut exp.compare[i])
-            });
+        // one form per setting of this method in the file (e.g. both MLP variants)
+        for i in 0..exp.compare.len() {
+            if exp.compare[i].key() == d.key() {
+                ui.indent(format!("{}-{i}", d.key()), |ui| {
+                    method_form(ui, &format!("compare{i}"), &mut exp.compare[i])
+                });
+            }
         }
     }
 }
@@ -765,13 +767,18 @@ fn param_widget(
                 .as_array()
                 .map(|a| a.iter().map(|x| x.to_string()).collect())
                 .unwrap_or_default();
-            let mut text = cur.join(", ");
-            if ui
+            // the text being typed is kept while the field has focus (rebuilt from the value
+            // otherwise), so `256, 128, 64` can be typed key by key; the value follows whenever
+            // the text parses
+            let buf_id = ui.make_persistent_id(("int_list", id, p.name));
+            let mut text = ui
+                .data_mut(|m| m.get_temp::<String>(buf_id))
+                .unwrap_or_else(|| cur.join(", "));
+            let r = ui
                 .add(egui::TextEdit::singleline(&mut text).desired_width(120.0))
                 .labelled_by(l.id)
-                .on_hover_text(p.help)
-                .changed()
-            {
+                .on_hover_text(p.help);
+            if r.changed() {
                 let parsed: Option<Vec<u64>> = text
                     .split([',', ' '])
                     .filter(|t| !t.trim().is_empty())
@@ -781,6 +788,11 @@ fn param_widget(
                     *v = serde_json::json!(list);
                     changed = true;
                 }
+            }
+            if r.has_focus() {
+                ui.data_mut(|m| m.insert_temp(buf_id, text));
+            } else {
+                ui.data_mut(|m| m.remove::<String>(buf_id));
             }
         }
         ParamKind::Choice { options } => {

@@ -361,6 +361,8 @@ impl Job {
                 self.episode = 0;
                 self.stage = None;
                 self.phase = None;
+                self.step = (0, 0);
+                self.loss = f64::NAN;
             }
             RunEvent::Detector(Event::Step { phase, done, total }) => {
                 self.phase = Some(phase);

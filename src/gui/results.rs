@@ -127,7 +127,7 @@ impl ResultsPanel {
                     for x in tests {
                         ui.label(&x.other);
                         ui.label(x.pairs.to_string());
-                        ui.label(format!("{:+.3}", x.mean_diff));
+                        ui.label(crate::report::table::signed3(x.mean_diff));
                         ui.label(format!("{} / {}", x.wins, x.losses));
                         ui.label(x.p_value.map(crate::report::table::fmt_p).unwrap_or_else(|| "–".into()));
                         ui.end_row();

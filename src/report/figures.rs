@@ -1231,7 +1231,6 @@ pub fn nice_keys(lo: f64, hi: f64, max: usize, integer: bool) -> Vec<f64> {
     (first..=last).map(at).collect()
 }
 
-/// Number text for tick labels: no trailing zeros.
 /// A tick label with enough decimals to tell ticks `step` apart (at least three).
 fn tick_for(v: f64, step: f64) -> String {
     let decimals = if step > 0.0 && step.is_finite() {
@@ -1246,6 +1245,7 @@ fn tick_for(v: f64, step: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Number text for tick labels: no trailing zeros.
 fn tick(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{}", v.round() as i64)

@@ -301,6 +301,15 @@ impl FamilyTable {
     }
 }
 
+/// `+0.012`, or `–` when there is no value.
+pub fn signed3(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:+.3}")
+    } else {
+        "–".into()
+    }
+}
+
 /// A p-value for tables: three decimals, or scientific notation below 0.001.
 pub fn fmt_p(p: f64) -> String {
     if p >= 0.001 {
@@ -353,7 +362,11 @@ impl FamilyTable {
                 PairedTest {
                     other: other.clone(),
                     pairs: n,
-                    mean_diff: x.iter().zip(&y).map(|(a, b)| a - b).sum::<f64>() / n.max(1) as f64,
+                    mean_diff: if n == 0 {
+                        f64::NAN
+                    } else {
+                        x.iter().zip(&y).map(|(a, b)| a - b).sum::<f64>() / n as f64
+                    },
                     wins: x.iter().zip(&y).filter(|(a, b)| a > b).count(),
                     losses: x.iter().zip(&y).filter(|(a, b)| a < b).count(),
                     p_value: eval::wilcoxon(&x, &y)
@@ -380,8 +393,12 @@ impl FamilyTable {
         for t in tests {
             let p = t.p_value.map(fmt_p).unwrap_or_else(|| "–".into());
             s.push_str(&format!(
-                "| {} | {} | {:+.3} | {} / {} | {p} |\n",
-                t.other, t.pairs, t.mean_diff, t.wins, t.losses
+                "| {} | {} | {} | {} / {} | {p} |\n",
+                t.other,
+                t.pairs,
+                signed3(t.mean_diff),
+                t.wins,
+                t.losses
             ));
         }
         s
@@ -403,10 +420,10 @@ impl FamilyTable {
         for t in tests {
             let p = t.p_value.map(fmt_p).unwrap_or_else(|| "--".into());
             s.push_str(&format!(
-                "{} & {} & {:+.3} & {p} \\\\\n",
+                "{} & {} & {} & {p} \\\\\n",
                 latex_escape(&t.other),
                 t.pairs,
-                t.mean_diff
+                signed3(t.mean_diff)
             ));
         }
         s.push_str("\\bottomrule\n\\end{tabular}\n");
