@@ -97,6 +97,29 @@ fn imports_point_down_only() {
                     }
                 }
             }
+            // grouped imports (`use crate::{experiment, …}`, over several lines too)
+            let code: String = text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut rest = code.as_str();
+            while let Some(at) = rest.find("crate::{") {
+                let group = &rest[at + 8..];
+                let end = group.find('}').unwrap_or(group.len());
+                for item in group[..end].split(',') {
+                    let item = item.trim();
+                    for name in *forbidden {
+                        let module = name.trim_start_matches("crate::");
+                        if !module.is_empty()
+                            && (item == module || item.starts_with(&format!("{module}::")))
+                        {
+                            bad.push(format!("{}: use crate::{{… {item} …}}", f.display()));
+                        }
+                    }
+                }
+                rest = &group[end..];
+            }
         }
     }
     assert!(

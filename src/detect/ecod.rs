@@ -126,33 +126,6 @@ fn skew_sign(col: &[f64]) -> i8 {
     }
 }
 
-/// numpy's pairwise summation of a contiguous f64 array (`pairwise_sum_DOUBLE`): what
-/// `S.sum(1)` does for each row of the per-feature scores.
-fn pairwise_sum(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        a.iter().fold(0.0, |s, v| s + v)
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let full = n - n % 8;
-        for c in a[8..full].chunks_exact(8) {
-            for (rk, ck) in r.iter_mut().zip(c) {
-                *rk += ck;
-            }
-        }
-        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for v in &a[full..] {
-            s += v;
-        }
-        s
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
-    }
-}
-
 impl Ecod {
     /// Fits on `x` (row-major, `d` columns, finite values): sorts each column and takes its
     /// skewness sign. `progress(done, total)` is called per feature; a set `stop` flag ends the
@@ -166,35 +139,7 @@ impl Ecod {
     ) -> Result<Self, FitError> {
         p.validate()
             .map_err(|(k, m)| FitError::Invalid(format!("{k}: {m}")))?;
-        if d == 0 {
-            return Err(FitError::Invalid(
-                "the training data have no features (d = 0)".into(),
-            ));
-        }
-        if x.is_empty() {
-            return Err(FitError::Invalid("no training rows".into()));
-        }
-        if x.len() % d != 0 {
-            return Err(FitError::Invalid(format!(
-                "the training data length {} is not a multiple of the {d} features",
-                x.len()
-            )));
-        }
-        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-            return Err(FitError::Invalid(format!(
-                "training row {} feature {} is not finite ({})",
-                k / d,
-                k % d,
-                x[k]
-            )));
-        }
-        let n = x.len() / d;
-        if n > u32::MAX as usize {
-            return Err(FitError::Invalid(format!(
-                "too many training rows ({n}; at most {})",
-                u32::MAX
-            )));
-        }
+        let n = super::check_training(x, d)?;
         let (mut values, mut le, mut start) = (Vec::new(), Vec::new(), vec![0]);
         let mut skew = Vec::with_capacity(d);
         let mut col64 = vec![0f64; n];
@@ -310,7 +255,7 @@ impl Ecod {
                 if row.iter().any(|v| v.is_nan()) {
                     f64::NAN
                 } else {
-                    pairwise_sum(s)
+                    super::pairwise_sum(s)
                 }
             })
             .collect()
@@ -425,10 +370,10 @@ mod tests {
     #[test]
     fn pairwise_sum_matches_sequential_for_short_rows() {
         let v: Vec<f64> = (0..300).map(|k| (k as f64 * 0.37).sin()).collect();
-        assert_eq!(pairwise_sum(&v[..5]), v[..5].iter().fold(0.0, |s, x| s + x));
+        assert_eq!(crate::detect::pairwise_sum(&v[..5]), v[..5].iter().fold(0.0, |s, x| s + x));
         let seq: f64 = v.iter().sum();
-        assert!((pairwise_sum(&v) - seq).abs() < 1e-12);
-        assert_eq!(pairwise_sum(&[]), 0.0);
+        assert!((crate::detect::pairwise_sum(&v) - seq).abs() < 1e-12);
+        assert_eq!(crate::detect::pairwise_sum(&[]), 0.0);
     }
 
     #[test]

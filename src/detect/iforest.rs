@@ -182,40 +182,6 @@ fn f32_at_or_below(t: f64) -> f32 {
     }
 }
 
-/// Checks the shape and finiteness of a training matrix; returns the number of rows.
-fn check_training(x: &[f32], d: usize) -> Result<usize, FitError> {
-    if d == 0 {
-        return Err(FitError::Invalid(
-            "the training data have no features (d = 0)".into(),
-        ));
-    }
-    if x.is_empty() {
-        return Err(FitError::Invalid("no training rows".into()));
-    }
-    if x.len() % d != 0 {
-        return Err(FitError::Invalid(format!(
-            "the training data length {} is not a multiple of the {d} features",
-            x.len()
-        )));
-    }
-    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-        return Err(FitError::Invalid(format!(
-            "training row {} feature {} is not finite ({})",
-            k / d,
-            k % d,
-            x[k]
-        )));
-    }
-    if x.len() / d > u32::MAX as usize {
-        return Err(FitError::Invalid(format!(
-            "too many training rows ({}; at most {})",
-            x.len() / d,
-            u32::MAX
-        )));
-    }
-    Ok(x.len() / d)
-}
-
 /// A node waiting to be split: its slot, its rows `[start, end)` of the subsample, its depth and
 /// how many of the leading entries of `order` are features known to be constant on it.
 struct Pending {
@@ -331,7 +297,7 @@ impl IsolationForestModel {
     ) -> Result<Self, FitError> {
         p.validate()
             .map_err(|(k, m)| FitError::Invalid(format!("{k}: {m}")))?;
-        let n = check_training(x, d)?;
+        let n = super::check_training(x, d)?;
         let psi = if p.max_samples == 0 {
             n.min(256)
         } else {

@@ -517,6 +517,69 @@ pub fn emit_epoch(
     });
 }
 
+/// numpy's pairwise summation of a contiguous f64 array (`pairwise_sum_DOUBLE`): how
+/// `S.sum(1)` (ECOD's row scores) and `X.var()` (the one-class SVM's γ = 'scale') add, so that
+/// the classical detectors reproduce the reference's numbers to the last bit.
+pub fn pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0, |s, v| s + v)
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let full = n - n % 8;
+        for c in a[8..full].chunks_exact(8) {
+            for (rk, ck) in r.iter_mut().zip(c) {
+                *rk += ck;
+            }
+        }
+        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for v in &a[full..] {
+            s += v;
+        }
+        s
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+    }
+}
+
+/// Checks the shape and finiteness of a training matrix (row-major, `d` columns) of the
+/// classical detectors; returns the number of rows (at most `u32::MAX`, their row index type).
+pub fn check_training(x: &[f32], d: usize) -> Result<usize, FitError> {
+    if d == 0 {
+        return Err(FitError::Invalid(
+            "the training data have no features (d = 0)".into(),
+        ));
+    }
+    if x.is_empty() {
+        return Err(FitError::Invalid("no training rows".into()));
+    }
+    if x.len() % d != 0 {
+        return Err(FitError::Invalid(format!(
+            "the training data length {} is not a multiple of the {d} features",
+            x.len()
+        )));
+    }
+    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+        return Err(FitError::Invalid(format!(
+            "training row {} feature {} is not finite ({})",
+            k / d,
+            k % d,
+            x[k]
+        )));
+    }
+    if x.len() / d > u32::MAX as usize {
+        return Err(FitError::Invalid(format!(
+            "too many training rows ({}; at most {})",
+            x.len() / d,
+            u32::MAX
+        )));
+    }
+    Ok(x.len() / d)
+}
+
 /// Writes a serialisable model as JSON (for models that are not tensors).
 pub fn save_json<T: serde::Serialize>(
     model: &T,

@@ -387,39 +387,12 @@ fn kernel_sum(row: &[f32], sv: &[f32], coef: &[f64], gamma: f64) -> f64 {
     kernel_sum_body(row, sv, coef, gamma)
 }
 
-/// numpy's pairwise summation (`pairwise_sum_DOUBLE`), so that γ = 'scale' is computed as
-/// `X.var()` computes it.
-fn pairwise_sum(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        a.iter().fold(0.0, |s, v| s + v)
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let full = n - n % 8;
-        for c in a[8..full].chunks_exact(8) {
-            for (rk, ck) in r.iter_mut().zip(c) {
-                *rk += ck;
-            }
-        }
-        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for v in &a[full..] {
-            s += v;
-        }
-        s
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
-    }
-}
-
 /// `X.var()` over all entries (population variance, as numpy).
 fn variance(x: &[f64]) -> f64 {
     let n = x.len() as f64;
-    let mean = pairwise_sum(x) / n;
+    let mean = super::pairwise_sum(x) / n;
     let sq: Vec<f64> = x.iter().map(|v| (v - mean) * (v - mean)).collect();
-    pairwise_sum(&sq) / n
+    super::pairwise_sum(&sq) / n
 }
 
 /// libsvm's kernel column cache: column i (in solver positions) holds Q[i][0..len) as f32; the
@@ -962,29 +935,8 @@ impl OneClassSvm {
     ) -> Result<Self, FitError> {
         p.validate()
             .map_err(|(k, m)| FitError::Invalid(format!("{k}: {m}")))?;
-        if d == 0 {
-            return Err(FitError::Invalid(
-                "the training data have no features (d = 0)".into(),
-            ));
-        }
-        if x.is_empty() {
-            return Err(FitError::Invalid("no training rows".into()));
-        }
-        if x.len() % d != 0 {
-            return Err(FitError::Invalid(format!(
-                "the training data length {} is not a multiple of the {d} features",
-                x.len()
-            )));
-        }
-        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-            return Err(FitError::Invalid(format!(
-                "training row {} feature {} is not finite ({})",
-                k / d,
-                k % d,
-                x[k]
-            )));
-        }
-        let l = (x.len() / d).min(p.max_train);
+        let rows = super::check_training(x, d)?;
+        let l = rows.min(p.max_train);
         let xt = x[..l * d].to_vec();
         let gamma = match p.gamma {
             GammaRule::Value => p.gamma_value,
