@@ -5,6 +5,7 @@
 mod frozen;
 mod fused;
 mod layers;
+pub mod ops;
 mod optim;
 mod pcgrad;
 mod train;
