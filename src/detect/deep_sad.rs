@@ -911,17 +911,13 @@ impl super::MethodSpec for DeepSadParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        DeepSadParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        DeepSadParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "deepsad".into()
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<DeepSadModel>::new(
-            SadOrSvdd::Sad(self.clone()),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<DeepSadModel>(SadOrSvdd::Sad(self.clone()), super::MethodSpec::name(self), ctx.seed)
     }
 }
 

@@ -19,7 +19,7 @@ impl super::MethodSpec for DeepSvddParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        DeepSvddParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        DeepSvddParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "deepsvdd".into()
@@ -28,10 +28,6 @@ impl super::MethodSpec for DeepSvddParams {
         &self,
         ctx: &super::BuildCtx,
     ) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<DeepSadModel>::new(
-            SadOrSvdd::Svdd(self.clone()),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<DeepSadModel>(SadOrSvdd::Svdd(self.clone()), super::MethodSpec::name(self), ctx.seed)
     }
 }

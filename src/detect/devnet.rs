@@ -397,17 +397,13 @@ impl super::MethodSpec for DevNetParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        DevNetParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        DevNetParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "devnet".into()
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<DevNetModel>::new(
-            self.clone(),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<DevNetModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
 

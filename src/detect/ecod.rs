@@ -276,17 +276,13 @@ impl super::MethodSpec for EcodParams {
         &[]
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        EcodParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        EcodParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "ecod".into()
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<Ecod>::new(
-            self.clone(),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<Ecod>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
 
@@ -298,14 +294,7 @@ impl super::Fit for Ecod {
         _seed: u64,
         ctx: &mut super::Ctx,
     ) -> Result<Self, super::DetectError> {
-        let emit = &mut *ctx.emit;
-        let mut progress = |done, total| {
-            emit(super::Event::Step {
-                phase: "features",
-                done,
-                total,
-            })
-        };
+        let mut progress = super::step_progress(&mut *ctx.emit, "features");
         Ok(Ecod::fit(p, &data.normals, data.d, ctx.stop, &mut progress)?)
     }
     fn score(&self, x: &[f32]) -> Result<Vec<f64>, super::DetectError> {

@@ -420,17 +420,13 @@ impl super::MethodSpec for IsolationForestParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        IsolationForestParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        IsolationForestParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "iforest".into()
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<IsolationForestModel>::new(
-            self.clone(),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<IsolationForestModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
 
@@ -442,14 +438,7 @@ impl super::Fit for IsolationForestModel {
         seed: u64,
         ctx: &mut super::Ctx,
     ) -> Result<Self, super::DetectError> {
-        let emit = &mut *ctx.emit;
-        let mut progress = |done, total| {
-            emit(super::Event::Step {
-                phase: "trees",
-                done,
-                total,
-            })
-        };
+        let mut progress = super::step_progress(&mut *ctx.emit, "trees");
         Ok(IsolationForestModel::fit(
             p,
             &data.normals,

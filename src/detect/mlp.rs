@@ -374,7 +374,7 @@ impl super::MethodSpec for MlpParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        MlpParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        MlpParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         match self.anomalies {
@@ -383,11 +383,7 @@ impl super::MethodSpec for MlpParams {
         }
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<MlpModel>::new(
-            self.clone(),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<MlpModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
 

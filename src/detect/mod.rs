@@ -433,6 +433,27 @@ pub fn final_checkpoint(
     Ok(out)
 }
 
+/// The [`Detector`] of a [`Fit`] model: what every such method's `MethodSpec::build` returns.
+pub fn fitted<M: Fit + 'static>(
+    p: M::Params,
+    name: String,
+    seed: u64,
+) -> Result<Box<dyn Detector>, DetectError>
+where
+    M::Params: 'static,
+{
+    Ok(Box::new(Fitted::<M>::new(p, name, seed)))
+}
+
+/// A `progress(done, total)` callback for a plain model's fit that reports `Event::Step`s of
+/// `phase`.
+pub fn step_progress<'a>(
+    emit: &'a mut dyn FnMut(Event),
+    phase: &'static str,
+) -> impl FnMut(usize, usize) + 'a {
+    move |done, total| emit(Event::Step { phase, done, total })
+}
+
 /// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9), announced as an
 /// [`Event::Threshold`]; 0.5 when the pool cannot give one.
 pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> f64 {

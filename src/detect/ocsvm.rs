@@ -1113,17 +1113,13 @@ impl super::MethodSpec for OneClassSvmParams {
         PARAMS
     }
     fn validate(&self) -> Result<(), super::ParamError> {
-        OneClassSvmParams::validate(self).map_err(|(k, m)| super::ParamError::new(k, m))
+        OneClassSvmParams::validate(self).map_err(super::ParamError::from)
     }
     fn name(&self) -> String {
         "ocsvm".into()
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
-        Ok(Box::new(super::Fitted::<OneClassSvm>::new(
-            self.clone(),
-            super::MethodSpec::name(self),
-            ctx.seed,
-        )))
+        super::fitted::<OneClassSvm>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
 
@@ -1135,14 +1131,7 @@ impl super::Fit for OneClassSvm {
         seed: u64,
         ctx: &mut super::Ctx,
     ) -> Result<Self, super::DetectError> {
-        let emit = &mut *ctx.emit;
-        let mut progress = |done, total| {
-            emit(super::Event::Step {
-                phase: "solver",
-                done,
-                total,
-            })
-        };
+        let mut progress = super::step_progress(&mut *ctx.emit, "solver");
         Ok(OneClassSvm::fit(
             p,
             &data.normals,

@@ -158,6 +158,13 @@ impl ParamError {
     }
 }
 
+impl From<(&'static str, String)> for ParamError {
+    /// From a method's own `validate()` result: (parameter, message).
+    fn from((param, msg): (&'static str, String)) -> Self {
+        ParamError::new(param, msg)
+    }
+}
+
 /// What building a detector may depend on besides its own parameters.
 pub struct BuildCtx<'a> {
     /// Feature columns.
