@@ -22,10 +22,35 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Writes `contents` to `path` atomically (temp + fsync + rename). On error the temporary file
 /// is removed and the target is left as it was.
 pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    replace_with(path, |f| f.write_all(contents.as_ref()))
+}
+
+/// Appends `extra` to `path` atomically: the old contents are copied into the temporary file
+/// (streamed, not read into memory), `extra` follows, and the temporary file replaces `path`.
+/// A reader sees the old file or the longer one, never a half-appended one; a missing `path`
+/// is created. This is how a run folder's files grow unit by unit while the runner keeps only
+/// the current unit's rows in memory.
+pub fn append_atomic(path: &Path, extra: impl AsRef<[u8]>) -> Result<()> {
+    replace_with(path, |f| {
+        match std::fs::File::open(path) {
+            Ok(mut old) => {
+                std::io::copy(&mut old, f)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        f.write_all(extra.as_ref())
+    })
+}
+
+fn replace_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = temp_path(path);
     let written = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_ref())?;
+        fill(&mut f)?;
         f.sync_all()
     })();
     if let Err(e) = written {
@@ -59,6 +84,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "b\n");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn appends_and_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("scores.csv");
+        append_atomic(&p, "h\n").unwrap();
+        append_atomic(&p, "1\n2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "h\n1\n2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

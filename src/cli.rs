@@ -66,6 +66,10 @@ pub struct GuiArgs {
     /// measuring the UI's frame rate during a run).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub exit_after: Option<f64>,
+    /// Open and load this dataset at start (label column guessed), as the Data tab does; with
+    /// `--start-run`, while the run streams (measures the UI under both loads).
+    #[arg(long, value_name = "PATH")]
+    pub load_data: Option<PathBuf>,
 }
 
 /// A number of seconds: finite, 0 to a year.
@@ -134,11 +138,15 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The experiment file (RON).
-    #[arg(required_unless_present = "demo")]
+    #[arg(required_unless_present_any = ["demo", "resume"])]
     pub file: Option<PathBuf>,
     /// Run the built-in demo experiment instead.
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with_all = ["file", "resume"])]
     pub demo: bool,
+    /// Continue an interrupted, stopped or failed run in its folder: keeps the units it lists as
+    /// finished (`units.csv`) and runs only the others, with the folder's own `config.ron`.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["file", "set", "compare", "out"])]
+    pub resume: Option<PathBuf>,
     /// Folder for the run folder (default: the experiment's `output`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -394,7 +402,7 @@ pub fn main(cli: Cli) -> ExitCode {
 
 /// A run stopped by the user; its folder holds what finished.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped: {dir} holds the {units} finished units (status.txt says so)")]
+#[error("stopped: {dir} holds the {units} units finished so far (status.txt says so); `heldout run --resume {dir}` runs the rest")]
 pub struct Interrupted {
     pub dir: String,
     pub units: usize,
@@ -500,10 +508,14 @@ fn run(cli: Cli) -> Result<()> {
                 t.outer_steps_per_episode, t.ms_per_outer_step
             );
             println!(
-                "  eval s / episode   {:.2}   (checkpoints + τ*; {:.1} checkpoints of {} rows)",
-                t.eval_seconds_per_episode, t.checkpoints_per_episode, t.rows_per_checkpoint
+                "  rest s / episode   {:.2}   (s / episode minus the timed steps: checkpoints, τ*, bookkeeping)",
+                t.eval_seconds_per_episode
             );
-            println!("  peak RSS MB        {:.0}", t.peak_rss_mb);
+            println!(
+                "  checkpoints s / ep. {:.2}   (measured; {:.1} checkpoints of {} rows)",
+                t.checkpoint_seconds_per_episode, t.checkpoints_per_episode, t.rows_per_checkpoint
+            );
+            println!("  peak RSS MiB       {:.0}", t.peak_rss_mb);
             println!(
                 "  threads            {} (graph-free passes, HELDOUT_THREADS), {} (candle ops)",
                 crate::nn::frozen_threads(),
@@ -665,30 +677,40 @@ pub fn methods_json() -> serde_json::Value {
 }
 
 fn run_experiment(a: RunArgs) -> Result<()> {
-    use crate::experiment::{new_run_dir, run, Experiment, RunEvent, RunState};
+    use crate::experiment::{new_run_dir, Experiment, RunEvent, RunState};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let exp = match &a.file {
-        Some(f) => Experiment::load(f, &a.set)?,
-        None => Experiment::load_text(
-            DEMO_EXPERIMENT,
-            Path::new("demo.ron"),
-            Path::new("."),
-            &a.set,
-        )?,
-    };
-    let exp = match &a.compare {
-        Some(list) => {
-            let compare = compare_list(list, &exp.method, &exp.compare)?;
-            exp.with_compare(compare)?
+    let (exp, dir) = match &a.resume {
+        Some(dir) => {
+            let exp = crate::experiment::load_resumable(dir)?;
+            (exp, dir.clone())
         }
-        None => exp,
+        None => {
+            let exp = match &a.file {
+                Some(f) => Experiment::load(f, &a.set)?,
+                None => Experiment::load_text(
+                    DEMO_EXPERIMENT,
+                    Path::new("demo.ron"),
+                    Path::new("."),
+                    &a.set,
+                )?,
+            };
+            let exp = match &a.compare {
+                Some(list) => {
+                    let compare = compare_list(list, &exp.method, &exp.compare)?;
+                    exp.with_compare(compare)?
+                }
+                None => exp,
+            };
+            let root = a
+                .out
+                .clone()
+                .unwrap_or_else(|| exp.base().join(&exp.output));
+            let dir = new_run_dir(&root, &exp.name);
+            (exp, dir)
+        }
     };
-    let root = a
-        .out
-        .clone()
-        .unwrap_or_else(|| exp.base().join(&exp.output));
-    let dir = new_run_dir(&root, &exp.name);
+    let resuming = a.resume.is_some();
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -703,10 +725,24 @@ fn run_experiment(a: RunArgs) -> Result<()> {
                 let mut sink = |e: RunEvent| {
                     let _ = tx.send(e);
                 };
-                run(&exp, &dir, &stop, &mut sink)
+                if resuming {
+                    crate::experiment::resume(&dir, &stop, &mut sink)
+                } else {
+                    crate::experiment::run(&exp, &dir, &stop, &mut sink)
+                }
             })?
     };
-    eprintln!("run folder: {}", dir.display());
+    if resuming {
+        let kept = crate::experiment::read_units(&dir)
+            .map(|u| u.len())
+            .unwrap_or(0);
+        eprintln!(
+            "resuming {}: {kept} finished units kept, running the rest",
+            dir.display()
+        );
+    } else {
+        eprintln!("run folder: {}", dir.display());
+    }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -769,6 +805,7 @@ fn run_experiment(a: RunArgs) -> Result<()> {
                 bar.suspend(|| println!("{line}"));
                 finished.push(line);
             }
+            RunEvent::Warning(w) => bar.suspend(|| eprintln!("warning: {w}")),
             RunEvent::Detector(_) | RunEvent::Data(_) => {}
         }
     }
@@ -781,7 +818,9 @@ fn run_experiment(a: RunArgs) -> Result<()> {
         RunState::Stopped => {
             return Err(Interrupted {
                 dir: dir.display().to_string(),
-                units: finished.len(),
+                units: crate::experiment::read_units(&dir)
+                    .map(|u| u.len())
+                    .unwrap_or(finished.len()),
             }
             .into())
         }

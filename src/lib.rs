@@ -11,6 +11,7 @@ pub mod data;
 pub mod detect;
 pub mod eval;
 pub mod experiment;
+pub mod fuzz;
 pub mod gui;
 pub mod nn;
 pub mod report;

@@ -50,6 +50,7 @@ fn gui_options(a: GuiArgs) -> LaunchOptions {
         size: a.size,
         start_run: a.start_run,
         exit_after: a.exit_after,
+        load_data: a.load_data,
     }
 }
 

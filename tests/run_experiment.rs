@@ -118,9 +118,24 @@ fn stops_on_signal(signal: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // let it finish at least one unit, then interrupt
+    // let it finish at least one unit, then interrupt; a run that ends or hangs first fails
+    // the test with its stderr instead of hanging the suite
+    let started = std::time::Instant::now();
     let folder = loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("heldout run ended ({status}) before a unit finished; stderr:\n{err}");
+        }
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            let _ = child.kill();
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("no unit finished within 300 s; stderr:\n{err}");
+        }
         if let Some(Ok(e)) = std::fs::read_dir(out.path()).unwrap().next() {
             let m = e.path().join("metrics.csv");
             if std::fs::read_to_string(&m)

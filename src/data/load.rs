@@ -156,7 +156,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Table> {
     };
     for file in &files {
         if is_parquet(file) {
-            read_parquet(file, path, opts, &mut b, &mut report)?;
+            parquet_guard(file, || read_parquet(file, path, opts, &mut b, &mut report))?;
         } else {
             read_csv(file, path, opts, &mut b, &mut report, &files[0])?;
         }
@@ -183,13 +183,16 @@ pub fn columns(path: &Path) -> Result<Vec<String>> {
         path.to_path_buf()
     };
     if is_parquet(&file) {
+        check_parquet_footer(&file)?;
         let f = std::fs::File::open(&file).map_err(io_err(&file))?;
-        let schema = ParquetReader::new(f)
-            .schema()
-            .map_err(|e| DataError::NotTabular {
-                path: file.clone(),
-                what: format!("not a readable Parquet file ({e})"),
-            })?;
+        let schema = parquet_guard(&file, || {
+            ParquetReader::new(f)
+                .schema()
+                .map_err(|e| DataError::NotTabular {
+                    path: file.clone(),
+                    what: format!("not a readable Parquet file ({e})"),
+                })
+        })?;
         return Ok(schema.iter_names().map(|n| n.trim().to_string()).collect());
     }
     let (mut r, _) = open_text(&file)?;
@@ -237,6 +240,26 @@ fn folder_files(dir: &Path) -> Result<Vec<PathBuf>> {
         });
     }
     Ok(files)
+}
+
+/// Runs a step of reading a Parquet file. polars' Parquet decoder asserts on some corrupt files
+/// instead of returning an error (e.g. `offset + length <= self.length` in polars-arrow 0.55's
+/// bitmaps, found by `bench/fuzz.sh loader`): its panic becomes this file's error. The step's
+/// partial state is dropped with the failed load.
+fn parquet_guard<T>(file: &Path, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(DataError::NotTabular {
+            path: file.to_path_buf(),
+            what: format!(
+                "not a readable Parquet file: its content is corrupt (the Parquet reader failed: {why}); write it again"
+            ),
+        })
+    })
 }
 
 fn is_parquet(p: &Path) -> bool {
@@ -451,13 +474,27 @@ fn read_parquet(
             path: file.to_path_buf(),
         });
     }
+    check_parquet_footer(file)?;
     let f = std::fs::File::open(file).map_err(io_err(file))?;
-    let df = ParquetReader::new(f)
-        .finish()
-        .map_err(|e| DataError::NotTabular {
-            path: file.to_path_buf(),
-            what: format!("not a readable Parquet file ({e})"),
-        })?;
+    let not_parquet = |e: PolarsError| DataError::NotTabular {
+        path: file.to_path_buf(),
+        what: format!("not a readable Parquet file ({e})"),
+    };
+    let mut reader = ParquetReader::new(f);
+    let footer = reader.get_metadata().map_err(not_parquet)?.clone();
+    let mut pages = std::fs::File::open(file).map_err(io_err(file))?;
+    for (g, group) in footer.row_groups.iter().enumerate() {
+        for (c, chunk) in group.parquet_columns().iter().enumerate() {
+            check_parquet_pages(file, &mut pages, chunk.byte_range(), chunk.num_values())
+                .map_err(|what| DataError::NotTabular {
+                    path: file.to_path_buf(),
+                    what: format!(
+                        "not a readable Parquet file: its content is corrupt (row group {g}, column {c}: {what}); write it again"
+                    ),
+                })?;
+        }
+    }
+    let df = reader.finish().map_err(not_parquet)?;
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -483,6 +520,124 @@ fn read_parquet(
         rows: df.height() as u64,
     });
     bb.push_parquet(df, file)
+}
+
+/// Reads a Parquet file's footer (its metadata) with the bounded Thrift reader of
+/// polars-parquet-format before polars decodes it: polars-parquet 0.55's own footer decoder
+/// reserves each list at the length the file declares, so a corrupt length makes it allocate
+/// tens of GB, and the failed allocation aborts the process (found by `bench/fuzz.sh loader`).
+/// The bounded reader refuses lists longer than the footer could hold. A file without a
+/// footer is left to polars, which reports it.
+fn check_parquet_footer(file: &Path) -> Result<()> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    use polars_parquet_format::FileMetaData;
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(file).map_err(io_err(file))?;
+    let size = f.metadata().map_err(io_err(file))?.len();
+    let mut tail = [0u8; 8];
+    if size < 12 {
+        return Ok(());
+    }
+    f.seek(SeekFrom::End(-8)).map_err(io_err(file))?;
+    f.read_exact(&mut tail).map_err(io_err(file))?;
+    let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || len + 8 > size {
+        return Ok(());
+    }
+    f.seek(SeekFrom::Start(size - 8 - len))
+        .map_err(io_err(file))?;
+    let mut footer = Vec::new();
+    Read::by_ref(&mut f)
+        .take(len)
+        .read_to_end(&mut footer)
+        .map_err(io_err(file))?;
+    // as polars-parquet's earlier footer reader: room for lists of 8-byte items and some slack
+    let limit = footer.len().saturating_mul(8).saturating_add(1024);
+    FileMetaData::read_from_in_protocol(&mut TCompactInputProtocol::new(footer.as_slice(), limit))
+        .map(|_| ())
+        .map_err(|e| DataError::NotTabular {
+            path: file.to_path_buf(),
+            what: format!(
+                "not a readable Parquet file: its metadata (footer) is corrupt ({e}); write it again"
+            ),
+        })
+}
+
+/// Checks the page headers of one column chunk (`range` of the file, `total` values) before
+/// polars decodes it: polars-parquet 0.55 takes a data page's value count (an i32) `as usize`,
+/// so a corrupt negative count makes it reserve ~2^61 bytes, and the failed allocation aborts
+/// the process, with no panic to catch (found by `bench/fuzz.sh loader`). Walks the pages as
+/// polars does (from the chunk's start until `total` values are seen), reading the headers
+/// only. A header that cannot be read is left to polars, which reports it.
+fn check_parquet_pages(
+    file: &Path,
+    src: &mut std::fs::File,
+    range: std::ops::Range<u64>,
+    total: i64,
+) -> std::result::Result<(), String> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    use polars_parquet_format::PageHeader;
+    use std::io::{Seek, SeekFrom};
+
+    /// Counts the bytes the header reader takes.
+    struct Counted<R> {
+        inner: R,
+        n: u64,
+    }
+    impl<R: Read> Read for Counted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let k = self.inner.read(buf)?;
+            self.n += k as u64;
+            Ok(k)
+        }
+    }
+
+    let io = |e: std::io::Error| format!("cannot read {} ({e})", file.display());
+    let end = range.end.min(src.metadata().map_err(io)?.len());
+    let (mut pos, mut seen) = (range.start, 0i64);
+    while seen < total && pos < end {
+        src.seek(SeekFrom::Start(pos)).map_err(io)?;
+        let left = end - pos;
+        let mut r = Counted {
+            inner: std::io::BufReader::with_capacity(8192, Read::by_ref(src).take(left)),
+            n: 0,
+        };
+        let limit = usize::try_from(left).unwrap_or(usize::MAX);
+        let Ok(h) =
+            PageHeader::read_from_in_protocol(&mut TCompactInputProtocol::new(&mut r, limit))
+        else {
+            return Ok(());
+        };
+        let mut counts = vec![
+            ("uncompressed_page_size", h.uncompressed_page_size),
+            ("compressed_page_size", h.compressed_page_size),
+        ];
+        if let Some(d) = &h.data_page_header {
+            counts.push(("num_values", d.num_values));
+        }
+        if let Some(d) = &h.data_page_header_v2 {
+            counts.extend([
+                ("num_values", d.num_values),
+                ("num_nulls", d.num_nulls),
+                ("num_rows", d.num_rows),
+            ]);
+        }
+        if let Some(d) = &h.dictionary_page_header {
+            counts.push(("num_values", d.num_values));
+        }
+        if let Some((field, v)) = counts.iter().find(|(_, v)| *v < 0) {
+            return Err(format!("the page at byte {pos} has {field} {v}"));
+        }
+        let values = h
+            .data_page_header
+            .map(|d| d.num_values)
+            .or(h.data_page_header_v2.map(|d| d.num_values))
+            .unwrap_or(0);
+        seen += i64::from(values);
+        // both non-negative (checked above)
+        pos += r.n + h.compressed_page_size as u64;
+    }
+    Ok(())
 }
 
 /// Accumulates columns chunk by chunk.

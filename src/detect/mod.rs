@@ -286,8 +286,9 @@ pub trait Detector {
     fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError>;
     /// Scores rows (row-major, `d` columns): higher = more anomalous.
     fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError>;
-    /// The decision threshold τ* chosen on the validation pool.
-    fn threshold(&self) -> f64;
+    /// The decision threshold: τ* chosen on the validation pool, or the 0.5 fallback with its
+    /// reason.
+    fn threshold(&self) -> Threshold;
     /// Saves the weights as safetensors (or, for models that are not tensors, as JSON: see
     /// [`Detector::model_extension`]).
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError>;
@@ -343,7 +344,7 @@ pub struct Fitted<M: Fit> {
     name: String,
     seed: u64,
     model: Option<M>,
-    tau: f64,
+    tau: Threshold,
 }
 
 impl<M: Fit> Fitted<M> {
@@ -353,7 +354,7 @@ impl<M: Fit> Fitted<M> {
             name,
             seed,
             model: None,
-            tau: 0.5,
+            tau: Threshold::fallback("not fitted"),
         }
     }
 
@@ -373,18 +374,20 @@ impl<M: Fit> Detector for Fitted<M> {
         if ctx.stopped() {
             return Err(DetectError::Stopped);
         }
-        if !data.val.is_empty() {
+        self.tau = if data.val.is_empty() {
+            Threshold::fallback(EMPTY_VAL)
+        } else {
             let scores = m.score(&data.val.x)?;
-            self.tau = val_threshold(&data.val, &scores, ctx);
-        }
+            val_threshold(&data.val, &scores, ctx)
+        };
         self.model = Some(m);
         Ok(())
     }
     fn score(&self, x: &[f32]) -> Result<Vec<f64>, DetectError> {
         self.model()?.score(x)
     }
-    fn threshold(&self) -> f64 {
-        self.tau
+    fn threshold(&self) -> Threshold {
+        self.tau.clone()
     }
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
         self.model()?.save(path)
@@ -454,21 +457,90 @@ pub fn step_progress<'a>(
     move |done, total| emit(Event::Step { phase, done, total })
 }
 
-/// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9), announced as an
-/// [`Event::Threshold`]; 0.5 when the pool cannot give one.
-pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> f64 {
-    let labels: Vec<bool> = val.y.iter().map(|&y| y == 1).collect();
-    match crate::eval::best_f1_threshold(&labels, scores) {
-        Ok(b) => {
-            (ctx.emit)(Event::Threshold {
-                episode: 1,
-                tau: b.tau,
-                f1: b.f1,
-            });
-            b.tau
+/// The decision threshold a detector settled on, and how it was chosen (the `threshold`
+/// column of `metrics.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub tau: f64,
+    pub rule: ThresholdRule,
+}
+
+/// How a [`Threshold`] was chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThresholdRule {
+    /// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9).
+    ValBestF1,
+    /// No validation pool could give τ*: 0.5 was used, for the reason given. The runner warns
+    /// in the log and in `summary.md`, and `metrics.csv` says `fallback_0.5`.
+    Fallback(String),
+}
+
+impl Threshold {
+    /// The fixed 0.5 used when τ* cannot be chosen, with the reason.
+    pub fn fallback(reason: impl Into<String>) -> Self {
+        Threshold {
+            tau: 0.5,
+            rule: ThresholdRule::Fallback(reason.into()),
         }
-        Err(_) => 0.5,
     }
+
+    /// The name written in `metrics.csv`'s `threshold` column.
+    pub fn label(&self) -> &'static str {
+        match self.rule {
+            ThresholdRule::ValBestF1 => "val_best_f1",
+            ThresholdRule::Fallback(_) => "fallback_0.5",
+        }
+    }
+
+    /// The reason for a fallback, `None` for τ*.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        match &self.rule {
+            ThresholdRule::ValBestF1 => None,
+            ThresholdRule::Fallback(r) => Some(r),
+        }
+    }
+
+    /// τ* on the validation pool `labels` / `scores` (with its F1), or the fallback naming why
+    /// the pool cannot give it (empty, or one class only).
+    pub fn best_f1_on_val(labels: &[bool], scores: &[f64]) -> (Threshold, Option<f64>) {
+        if labels.is_empty() {
+            return (Threshold::fallback(EMPTY_VAL), None);
+        }
+        match crate::eval::best_f1_threshold(labels, scores) {
+            Ok(b) => (
+                Threshold {
+                    tau: b.tau,
+                    rule: ThresholdRule::ValBestF1,
+                },
+                Some(b.f1),
+            ),
+            Err(e) => (
+                Threshold::fallback(format!(
+                    "the seen-family validation pool cannot give τ* ({e})"
+                )),
+                None,
+            ),
+        }
+    }
+}
+
+/// The fallback reason when there is no validation pool at all.
+pub const EMPTY_VAL: &str =
+    "the seen-family validation pool is empty (too few rows per seen family for a validation split)";
+
+/// τ* = the best-F1 threshold on the seen-family validation pool (PROTOCOL §9), announced as an
+/// [`Event::Threshold`]; the 0.5 fallback, with its reason, when the pool cannot give one.
+pub fn val_threshold(val: &Block, scores: &[f64], ctx: &mut Ctx) -> Threshold {
+    let labels: Vec<bool> = val.y.iter().map(|&y| y == 1).collect();
+    let (t, f1) = Threshold::best_f1_on_val(&labels, scores);
+    if let Some(f1) = f1 {
+        (ctx.emit)(Event::Threshold {
+            episode: 1,
+            tau: t.tau,
+            f1,
+        });
+    }
+    t
 }
 
 /// `f(i)` for i in 0..n on up to `threads` scoped threads (at most one per `min_per_thread`

@@ -4,8 +4,7 @@
 //! perturbation ε: `ŷ = argmax ℓ(x)`, `x̃ = x − ε·sgn(∇ₓ CE(ℓ(x)/T, ŷ))` (sgn(0) = +1),
 //! score `1 − softmax(ℓ(x̃)/T)[normal]`.
 
-use super::{Ctx, DetectError, Detector, Event, TrainView};
-use crate::eval;
+use super::{Ctx, DetectError, Detector, Event, Threshold, TrainView};
 use super::MetaLearnerParams;
 use serde::{Deserialize, Serialize};
 use crate::nn::{
@@ -98,7 +97,7 @@ pub struct Odin {
     enc: Encoder,
     head: Head,
     device: Device,
-    tau: f64,
+    tau: Threshold,
     rng: std::cell::RefCell<SplitMix64>,
 }
 
@@ -133,7 +132,7 @@ impl Odin {
             enc,
             head,
             device: device.clone(),
-            tau: 0.5,
+            tau: Threshold::fallback(crate::detect::EMPTY_VAL),
             rng: std::cell::RefCell::new(rng),
         })
     }
@@ -201,8 +200,8 @@ impl Detector for Odin {
         format!("odin_T{}_eps{}", self.p.temperature, self.p.epsilon)
     }
 
-    fn threshold(&self) -> f64 {
-        self.tau
+    fn threshold(&self) -> Threshold {
+        self.tau.clone()
     }
 
     fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
@@ -294,15 +293,7 @@ impl Detector for Odin {
         }
         if !data.val.is_empty() {
             let scores = self.score(&data.val.x)?;
-            let labels: Vec<bool> = data.val.y.iter().map(|&y| y == 1).collect();
-            if let Ok(b) = eval::best_f1_threshold(&labels, &scores) {
-                self.tau = b.tau;
-                (ctx.emit)(Event::Threshold {
-                    episode: 1,
-                    tau: b.tau,
-                    f1: b.f1,
-                });
-            }
+            self.tau = crate::detect::val_threshold(&data.val, &scores, ctx);
         }
         ctx.rng = rng;
         Ok(())

@@ -21,8 +21,12 @@ pub struct EpisodeTimings {
     pub ms_per_inner_step: f64,
     pub outer_steps_per_episode: f64,
     pub ms_per_outer_step: f64,
-    /// Checkpoint evaluations and τ* per episode.
+    /// Seconds per episode outside the timed steps: checkpoints, τ*, the episode draw and
+    /// bookkeeping (a remainder, not a measurement).
     pub eval_seconds_per_episode: f64,
+    /// Checkpoint scoring per episode, measured: from the event before each checkpoint (the
+    /// episode start or its stage's last step) to the checkpoint's event.
+    pub checkpoint_seconds_per_episode: f64,
     /// Rows scored at a checkpoint (normals once, then every family's anomalies), and
     /// checkpoints scored per episode (the pre checkpoint reuses the previous after-outer one).
     pub rows_per_checkpoint: usize,
@@ -108,8 +112,18 @@ pub fn bench_episode(
     let (mut inner, mut outer) = (Vec::new(), Vec::new());
     let mut episode_start: Vec<Instant> = Vec::new();
     let mut episode_end: Option<Instant> = None;
+    // the last training event (episode start or step) before a checkpoint, and the seconds
+    // from it to each checkpoint's event: the checkpoint's scoring
+    let mut before_checkpoint: Option<Instant> = None;
+    let mut checkpoint_secs = 0.0f64;
     let mut sink = |e: RunEvent| {
         let now = Instant::now();
+        if matches!(
+            e,
+            RunEvent::Detector(Event::Episode(_)) | RunEvent::Detector(Event::Progress { .. })
+        ) {
+            before_checkpoint = Some(now);
+        }
         match e {
             RunEvent::Detector(Event::Episode(_)) => {
                 episode_start.push(now);
@@ -131,6 +145,9 @@ pub fn bench_episode(
             RunEvent::Detector(Event::Threshold { .. }) => episode_end = Some(now),
             RunEvent::Detector(Event::Checkpoint { families, .. }) => {
                 checkpoints += 1;
+                if let Some(t) = before_checkpoint.replace(now) {
+                    checkpoint_secs += now.duration_since(t).as_secs_f64();
+                }
                 let count = |y: u8| {
                     let per = families
                         .iter()
@@ -165,6 +182,7 @@ pub fn bench_episode(
         outer_steps_per_episode: outer_steps,
         ms_per_outer_step: mean(&outer),
         eval_seconds_per_episode: eval.max(0.0),
+        checkpoint_seconds_per_episode: checkpoint_secs / n as f64,
         rows_per_checkpoint: rows,
         checkpoints_per_episode: (checkpoints.saturating_sub(n - 1)) as f64 / n as f64,
         peak_rss_mb: peak_rss_mb(),

@@ -305,7 +305,10 @@ impl Experiment {
             );
         }
         let (t, v) = (self.split.train, self.split.val);
-        if t.0 * v.1 + v.0 * t.1 > t.1 * v.1 {
+        // t.0/t.1 + v.0/v.1 > 1, as t.0·v.1 > t.1·(v.1 − v.0) (v.0 ≤ v.1 above): products of two
+        // u64 fit a u128, so no fraction can overflow the check
+        let wide = |a: u64, b: u64| u128::from(a) * u128::from(b);
+        if wide(t.0, v.1) > wide(t.1, v.1 - v.0) {
             return bad(
                 "split",
                 format!("train {}/{} + val {}/{} exceeds 1", t.0, t.1, v.0, v.1),

@@ -13,4 +13,7 @@ mod run;
 pub use config::*;
 pub use overrides::apply_overrides;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
-pub use run::{new_run_dir, run, train_view, RunEvent, RunState};
+pub use run::{
+    load_resumable, new_run_dir, read_units, resume, run, train_view, RunEvent, RunState,
+    UNITS_FILE,
+};

@@ -172,11 +172,17 @@ fn body_tree(body: &Body, like: Option<&Value>) -> Result<Value, String> {
     })
 }
 
+/// How deep values may nest (as ron's own limit): a recursive reader must stop before the
+/// stack does, and experiment values nest a few levels.
+const MAX_DEPTH: usize = 128;
+
 /// Recursive-descent reader of one RON value (no extensions beyond what experiment files use).
 struct Parser<'a> {
     s: &'a [u8],
     text: &'a str,
     i: usize,
+    /// Values being read around the current one.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -185,6 +191,7 @@ impl<'a> Parser<'a> {
             s: text.as_bytes(),
             text,
             i: 0,
+            depth: 0,
         }
     }
 
@@ -260,6 +267,18 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Ron, String> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(&format!(
+                "values nested more than {MAX_DEPTH} deep (close the brackets)"
+            ));
+        }
+        self.depth += 1;
+        let v = self.value_here();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_here(&mut self) -> Result<Ron, String> {
         match self.peek() {
             None => self.err("expected a value"),
             Some(b'[') => {

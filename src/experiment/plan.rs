@@ -95,6 +95,12 @@ pub fn prepare_rotation(
     seed: u64,
 ) -> anyhow::Result<(Task, Scaler, Vec<FamilyId>)> {
     let task = build_task(splits, normal, rot, seed, exp.episodes.shots, &exp.pools);
+    if task.scaler_rows.is_empty() {
+        let (n, d) = exp.split.train;
+        anyhow::bail!(
+            "split.train: {n}/{d} of each family's rows leaves no training rows of the normal and seen families to fit the scaler on — raise split.train"
+        );
+    }
     let scaler = Scaler::fit(
         exp.scaler,
         &table.features,

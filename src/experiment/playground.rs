@@ -688,7 +688,7 @@ fn work(
             {
                 Ok(auc) => PlaygroundUpdate::Finished {
                     held_out_auc: auc,
-                    tau: model.threshold(),
+                    tau: model.threshold().tau,
                 },
                 Err(e) => PlaygroundUpdate::Failed(format!("scoring the held-out family: {e}")),
             }

@@ -36,6 +36,9 @@ pub enum RunEvent {
     Detector(Event),
     /// New rows for the run folder (the same rows the files get): the live view's data.
     Data(Box<RunData>),
+    /// Something the user must know that does not stop the run (e.g. the 0.5 threshold
+    /// fallback); also listed in `summary.md`.
+    Warning(String),
     /// A unit finished with these test metrics.
     Finished {
         method: String,
@@ -65,16 +68,41 @@ fn device(spec: DeviceSpec) -> Result<candle_core::Device> {
     })
 }
 
-/// Rows accumulated for the run folder's files.
+/// The run folder's files as they grow. Finished units' rows are on disk only: each unit's rows
+/// are kept here while it trains and appended to the files (atomically) when it ends, so the
+/// runner's memory holds one unit's rows however long the run, plus every metrics row (few;
+/// `summary.md` is made from them).
 #[derive(Default)]
 struct Out {
-    data: RunData,
+    /// Rows of the unit being trained, not yet in the files.
+    unit: RunData,
+    /// Every metrics row so far, in the files' order.
+    metrics: Vec<MetricRow>,
 }
 
 impl Out {
-    fn write(&self, dir: &Path) -> Result<()> {
-        for (name, text) in self.data.to_csv() {
+    /// Starts every file with `kept` (a resumed run's finished units; empty for a new run).
+    fn start(dir: &Path, kept: RunData) -> Result<Out> {
+        for (name, text) in kept.to_csv() {
             write_atomic(&dir.join(name), &text)?;
+        }
+        let out = Out {
+            unit: RunData::default(),
+            metrics: kept.metrics,
+        };
+        write_atomic(&dir.join("summary.md"), out.summary())?;
+        Ok(out)
+    }
+
+    /// Appends the current unit's rows to the files and rewrites `summary.md`.
+    fn flush(&mut self, dir: &Path) -> Result<()> {
+        if !self.unit.is_empty() {
+            for (name, rows) in self.unit.to_csv_rows() {
+                if !rows.is_empty() {
+                    crate::atomic::append_atomic(&dir.join(name), &rows)?;
+                }
+            }
+            self.unit = RunData::default();
         }
         write_atomic(&dir.join("summary.md"), self.summary())
     }
@@ -82,19 +110,109 @@ impl Out {
     /// Per-family table (mean ± std over seeds, best per column in bold), as the paper's Table 1.
     fn summary(&self) -> String {
         format!(
-            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}",
-            FamilyTable::from_metrics(&self.data.metrics).to_markdown(),
-            FamilyTable::paired_markdown(&self.data.metrics)
+            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}{}",
+            fallback_warnings(&self.metrics),
+            FamilyTable::from_metrics(&self.metrics).to_markdown(),
+            FamilyTable::paired_markdown(&self.metrics)
         )
     }
 
     /// Appends a batch of rows and passes it on to the listener.
     fn push(&mut self, delta: RunData, sink: &mut dyn FnMut(RunEvent)) {
         if !delta.is_empty() {
+            self.metrics.extend(delta.metrics.iter().cloned());
             sink(RunEvent::Data(Box::new(delta.clone())));
-            self.data.extend(delta);
+            self.unit.extend(delta);
         }
     }
+}
+
+/// `summary.md`'s warning block: every (method, seed, held-out family) whose threshold is the
+/// 0.5 fallback rather than τ* (empty when there are none).
+fn fallback_warnings(metrics: &[MetricRow]) -> String {
+    let bad: Vec<String> = metrics
+        .iter()
+        .filter(|m| m.threshold == FALLBACK)
+        .map(|m| format!("- {}, seed {}, held out {}", m.method, m.seed, m.held_out))
+        .collect();
+    if bad.is_empty() {
+        return String::new();
+    }
+    format!(
+        "> **Warning: τ = 0.5 fallback.** τ* could not be chosen on the seen-family validation pool (empty, or one class only: the run log gives the reason) for {} of {} rows, so their precision, recall, accuracy and F1 are at 0.5, not τ* (`threshold` = `{FALLBACK}` in `metrics.csv`). AUC-ROC, AP and FPR@95 do not depend on τ.\n\n{}\n\n",
+        bad.len(),
+        metrics.len(),
+        bad.join("\n")
+    )
+}
+
+/// `metrics.csv`'s `threshold` value for the 0.5 fallback.
+const FALLBACK: &str = "fallback_0.5";
+
+/// The file listing the units whose rows are complete in every file of the folder (written
+/// after them): what `heldout run --resume` keeps.
+pub const UNITS_FILE: &str = "units.csv";
+const UNITS_HEADER: &str = "method,seed,rotation";
+
+/// Where the experiment's relative paths resolve (one line), for `--resume`.
+const BASE_FILE: &str = "base.txt";
+
+fn write_units(dir: &Path, done: &[UnitKey]) -> Result<()> {
+    use crate::report::csv_field;
+    let mut text = format!("{UNITS_HEADER}\n");
+    for u in done {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            csv_field(&u.method),
+            u.seed,
+            csv_field(&u.rotation)
+        ));
+    }
+    write_atomic(&dir.join(UNITS_FILE), text)
+}
+
+/// The finished units a run folder lists (none when it has no `units.csv`).
+pub fn read_units(dir: &Path) -> Result<Vec<UnitKey>> {
+    let path = dir.join(UNITS_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut lines = text.lines();
+    if lines.next() != Some(UNITS_HEADER) {
+        anyhow::bail!(
+            "{}: unexpected header (expected `{UNITS_HEADER}`) — written by another version of heldout?",
+            path.display()
+        );
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+        let f = crate::report::split_csv_line(line);
+        let seed = f.get(1).and_then(|s| s.parse().ok());
+        match (f.len(), seed) {
+            (3, Some(seed)) => out.push(UnitKey {
+                method: f[0].clone(),
+                seed,
+                rotation: f[2].clone(),
+            }),
+            _ => anyhow::bail!(
+                "{}: line {} is not a valid row: `{line}`",
+                path.display(),
+                i + 2
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `status.txt` while a run is going: the process, and how far it got. A reader that finds
+/// this with no such process alive knows the run was interrupted (see
+/// [`crate::report::run_status`]).
+fn running_status(done: usize, total: usize) -> String {
+    format!(
+        "running (pid {}): {done} of {total} units finished\n",
+        std::process::id()
+    )
 }
 
 fn decimate(xs: &[f64], ys: &[f64], max: usize) -> Vec<(f64, f64)> {
@@ -117,17 +235,123 @@ pub fn run(
     stop: &AtomicBool,
     sink: &mut dyn FnMut(RunEvent),
 ) -> Result<RunState> {
-    std::fs::create_dir_all(dir.join("models")).with_context(|| dir.display().to_string())?;
-    write_atomic(&dir.join("config.ron"), exp.to_ron())?;
-    write_atomic(&dir.join("status.txt"), "running\n")?;
-    let result = run_inner(exp, exp.base(), dir, stop, sink);
+    std::fs::create_dir_all(dir.join("models"))
+        .with_context(|| format!("{}: cannot create the run folder", dir.display()))
+        .map_err(with_space_hint)?;
+    write_atomic(&dir.join("config.ron"), exp.to_ron()).map_err(with_space_hint)?;
+    let base = std::fs::canonicalize(exp.base()).unwrap_or_else(|_| exp.base().to_path_buf());
+    write_atomic(
+        &dir.join(BASE_FILE),
+        format!("{}\n", base.to_string_lossy()),
+    )
+    .map_err(with_space_hint)?;
+    finish(exp, dir, RunData::default(), Vec::new(), stop, sink)
+}
+
+/// Continues an interrupted (killed, stopped or failed) run in its folder: reads its
+/// `config.ron`, keeps the units `units.csv` lists as finished (their rows in every file; rows of
+/// a unit that did not finish are dropped) and runs only the others. Units are independent and
+/// deterministic, so the folder ends as an uninterrupted run's would (`metrics.csv` and
+/// `scores.csv` byte-identical, tested).
+pub fn resume(dir: &Path, stop: &AtomicBool, sink: &mut dyn FnMut(RunEvent)) -> Result<RunState> {
+    let exp = load_resumable(dir)?;
+    let done = read_units(dir)?;
+    let kept = RunData::load(dir)
+        .with_context(|| format!("{}: cannot resume", dir.display()))?
+        .only_units(&done);
+    remove_stale_temps(dir);
+    finish(&exp, dir, kept, done, stop, sink)
+}
+
+/// The experiment of a run folder that can be resumed (its `config.ron`, with relative paths
+/// resolved where the run resolved them); an error when it cannot be (no config, or a process
+/// is still writing it).
+pub fn load_resumable(dir: &Path) -> Result<CheckedExperiment> {
+    let cfg = dir.join("config.ron");
+    if !cfg.exists() {
+        anyhow::bail!(
+            "{}: not a run folder (no config.ron) — give a folder written by `heldout run`",
+            dir.display()
+        );
+    }
+    match crate::report::run_status(dir) {
+        crate::report::RunStatus::Running { pid, .. } => anyhow::bail!(
+            "{}: the run is still going (process {pid}); stop it first, or wait for it to end",
+            dir.display()
+        ),
+        crate::report::RunStatus::Finished => anyhow::bail!(
+            "{}: the run finished; there is nothing to resume",
+            dir.display()
+        ),
+        _ => {}
+    }
+    let base = match std::fs::read_to_string(dir.join(BASE_FILE)) {
+        Ok(s) => PathBuf::from(s.trim_end_matches(['\n', '\r'])),
+        Err(_) => dir.to_path_buf(),
+    };
+    let text = std::fs::read_to_string(&cfg).with_context(|| cfg.display().to_string())?;
+    Experiment::load_text(&text, &cfg, &base, &[])
+}
+
+/// Hidden temporary files a killed process left behind (`.NAME.PID.K.tmp`, from
+/// [`write_atomic`]): never read, removed on resume.
+fn remove_stale_temps(dir: &Path) {
+    for sub in [dir.to_path_buf(), dir.join("models")] {
+        let Ok(rd) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// A write error caused by a full disk or a read-only folder gets what to do.
+fn with_space_hint(e: anyhow::Error) -> anyhow::Error {
+    let kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(|io| (io.kind(), io.raw_os_error()));
+    match kind {
+        // ENOSPC = 28, EROFS = 30, EACCES = 13, EPERM = 1 on Linux
+        Some((_, Some(28))) | Some((std::io::ErrorKind::StorageFull, _)) => e.context(
+            "the disk is full: free space or choose another output folder (`--out`), then `heldout run --resume` the run folder",
+        ),
+        Some((_, Some(30))) | Some((std::io::ErrorKind::ReadOnlyFilesystem, _)) => e.context(
+            "the output folder is on a read-only file system: choose another output folder (`--out`)",
+        ),
+        Some((std::io::ErrorKind::PermissionDenied, _)) => e.context(
+            "no permission to write in the output folder: choose another one (`--out`)",
+        ),
+        _ => e,
+    }
+}
+
+/// The common tail of [`run`] and [`resume`]: runs every unit not in `done`, keeping the status
+/// file current, and marks the folder `finished`, `stopped` or `failed`.
+fn finish(
+    exp: &CheckedExperiment,
+    dir: &Path,
+    kept: RunData,
+    done: Vec<UnitKey>,
+    stop: &AtomicBool,
+    sink: &mut dyn FnMut(RunEvent),
+) -> Result<RunState> {
+    let result = run_inner(exp, exp.base(), dir, stop, sink, kept, done).map_err(with_space_hint);
     let status = match &result {
         Ok(RunState::Finished) => "finished\n".to_string(),
         Ok(RunState::Stopped) => "stopped: the folder holds the units that finished\n".to_string(),
         Err(e) => format!("failed: {e:#}\n"),
     };
-    write_atomic(&dir.join("status.txt"), &status)?;
-    result
+    // on a full disk this can fail too: the error the run already has is the one to report
+    let written = write_atomic(&dir.join("status.txt"), &status).map_err(with_space_hint);
+    match (result, written) {
+        (Ok(s), Ok(())) => Ok(s),
+        (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+    }
 }
 
 fn run_inner(
@@ -136,34 +360,55 @@ fn run_inner(
     dir: &Path,
     stop: &AtomicBool,
     sink: &mut dyn FnMut(RunEvent),
+    kept: RunData,
+    mut done: Vec<UnitKey>,
 ) -> Result<RunState> {
     let table: Table = load_data(exp, base)?;
     let roles = exp.roles.resolve(&table).map_err(anyhow::Error::msg)?;
     let dev = device(exp.device)?;
     let methods: Vec<&Method> = std::iter::once(&exp.method).chain(&exp.compare).collect();
     let units = exp.seeds.len() * roles.rotations.len() * methods.len();
-    let mut out = Out::default();
-    out.write(dir)?;
+    // the rows of units a resumed run kept: the live view starts from them
+    if !kept.is_empty() {
+        sink(RunEvent::Data(Box::new(kept.clone())));
+    }
+    let mut out = Out::start(dir, kept)?;
+    write_units(dir, &done)?;
+    write_atomic(&dir.join("status.txt"), running_status(done.len(), units))?;
     let name = |f: FamilyId| table.families[f as usize].clone();
     let mut index = 0;
     let d = table.n_features;
     for &seed in &exp.seeds {
-        let splits = split_with(&table, seed, &exp.split);
+        let mut splits = None;
         for rot in &roles.rotations {
-            let (task, scaler, priority) =
-                prepare_rotation(exp, &table, &splits, &roles.normal, rot, seed)?;
             let held = rot
                 .held_out
                 .iter()
                 .map(|&f| name(f))
                 .collect::<Vec<_>>()
                 .join("+");
+            let key = |method: &Method| UnitKey {
+                method: method.name(),
+                seed,
+                rotation: held.clone(),
+            };
+            if methods.iter().all(|m| done.contains(&key(m))) {
+                index += methods.len();
+                continue;
+            }
+            let splits = splits.get_or_insert_with(|| split_with(&table, seed, &exp.split));
+            let (task, scaler, priority) =
+                prepare_rotation(exp, &table, splits, &roles.normal, rot, seed)?;
             let block = |p: &Pool| Block {
                 x: scaler.transform(&table.features, &p.rows),
                 y: p.label.clone(),
             };
             for method in &methods {
                 index += 1;
+                let unit = key(method);
+                if done.contains(&unit) {
+                    continue;
+                }
                 let mname = method.name();
                 sink(RunEvent::Unit {
                     index,
@@ -180,11 +425,6 @@ fn run_inner(
                     device: &dev,
                     main: &exp.method,
                 })?;
-                let unit = UnitKey {
-                    method: mname.clone(),
-                    seed,
-                    rotation: held.clone(),
-                };
                 let mut had_checkpoints = false;
                 let fit = {
                     let mut emit = |e: Event| {
@@ -204,12 +444,14 @@ fn run_inner(
                 };
                 match fit {
                     Ok(()) => {}
+                    // what the unfinished unit had goes into the files too (its curves so far);
+                    // it is not listed in units.csv, so a resumed run drops and redoes it
                     Err(DetectError::Stopped) => {
-                        out.write(dir)?;
+                        out.flush(dir)?;
                         return Ok(RunState::Stopped);
                     }
                     Err(e) => {
-                        out.write(dir)?;
+                        out.flush(dir)?;
                         return Err(anyhow::anyhow!(
                             "{mname}, seed {seed}, held out {held}: {e}"
                         ));
@@ -232,7 +474,13 @@ fn run_inner(
                     out.push(delta, sink);
                 }
                 // test
-                let tau = det.threshold();
+                let threshold = det.threshold();
+                let tau = threshold.tau;
+                if let Some(why) = threshold.fallback_reason() {
+                    sink(RunEvent::Warning(format!(
+                        "{mname}, seed {seed}, held out {held}: τ* could not be chosen ({why}); the test metrics at a threshold use 0.5 (`threshold` = `{FALLBACK}` in metrics.csv)"
+                    )));
+                }
                 let mut delta = RunData::default();
                 for (f, pool) in &task.test {
                     let b = block(pool);
@@ -255,6 +503,7 @@ fn run_inner(
                         auc,
                         fpr95: fpr,
                         tau,
+                        threshold: threshold.label().to_string(),
                     });
                     for (i, (&r, &s)) in pool.rows.iter().zip(&scores).enumerate() {
                         delta.scores.push(ScoreRow {
@@ -279,7 +528,11 @@ fn run_inner(
                     held.replace(['/', ' '], "_"),
                     det.model_extension()
                 )))?;
-                out.write(dir)?;
+                // the unit's rows are in every file before it is listed as finished
+                out.flush(dir)?;
+                done.push(unit);
+                write_units(dir, &done)?;
+                write_atomic(&dir.join("status.txt"), running_status(done.len(), units))?;
             }
         }
     }

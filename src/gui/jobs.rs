@@ -5,7 +5,7 @@
 
 use super::{Level, Message};
 use crate::detect::{Event, Stage};
-use crate::experiment::{new_run_dir, run, CheckedExperiment, RunEvent, RunState};
+use crate::experiment::{new_run_dir, resume, run, CheckedExperiment, RunEvent, RunState};
 use crate::report::RunData;
 use crossbeam_channel::{bounded, Receiver, TryRecvError};
 use std::path::PathBuf;
@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 
 /// Capacity of a run's event channel; the worker waits when the UI falls this far behind.
 const CHANNEL: usize = 4096;
+
+/// Episodes per unit whose histograms, curves and PCGrad cosines the live view keeps (plus the
+/// latest; see [`RunData::thin_episodes`]): memory stays bounded however long the run. The run
+/// folder's files keep every episode.
+pub const LIVE_EPISODES: usize = 24;
 
 /// Where a job is.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +66,12 @@ pub struct Job {
     pub stop_latency: Option<Duration>,
     /// One line per finished (method, seed, held-out family).
     pub finished_lines: Vec<String>,
+    /// Continue the run already in `dir` (`heldout run --resume`) instead of starting a new one.
+    resume: bool,
+    /// Warnings of the run not yet passed to the message log.
+    warnings: Vec<String>,
+    /// The latest episode with rows per unit, as of the last thinning of `data`.
+    thinned_at: std::collections::HashMap<crate::report::UnitKey, usize>,
 }
 
 impl Job {
@@ -157,12 +168,25 @@ pub struct Jobs {
 impl Jobs {
     /// Adds a run of `exp` to the queue; returns its id.
     pub fn queue(&mut self, exp: CheckedExperiment) -> u64 {
+        self.push(exp, None)
+    }
+
+    /// Queues the resumption of the interrupted run in `dir` (its experiment `exp`, from
+    /// [`crate::experiment::load_resumable`]); returns the job's id.
+    pub fn queue_resume(&mut self, exp: CheckedExperiment, dir: PathBuf) -> u64 {
+        self.push(exp, Some(dir))
+    }
+
+    fn push(&mut self, exp: CheckedExperiment, resume_dir: Option<PathBuf>) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.list.push(Job {
             id,
             exp,
-            dir: PathBuf::new(),
+            resume: resume_dir.is_some(),
+            warnings: Vec::new(),
+            thinned_at: Default::default(),
+            dir: resume_dir.unwrap_or_default(),
             state: JobState::Queued,
             data: RunData::default(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -233,10 +257,13 @@ impl Jobs {
         let Some(j) = self.list.iter_mut().find(|j| j.state == JobState::Queued) else {
             return;
         };
-        let root = j.exp.base().join(&j.exp.output);
-        j.dir = new_run_dir(&root, &j.exp.name);
+        if !j.resume {
+            let root = j.exp.base().join(&j.exp.output);
+            j.dir = new_run_dir(&root, &j.exp.name);
+        }
         let (tx, rx) = bounded::<Msg>(CHANNEL);
         let (exp, dir, stop) = (j.exp.clone(), j.dir.clone(), j.stop.clone());
+        let resuming = j.resume;
         let spawned = std::thread::Builder::new()
             .name(format!("heldout-run-{}", j.id))
             .spawn(move || {
@@ -244,7 +271,12 @@ impl Jobs {
                     // the UI may be gone (window closed): the run goes on to its stop flag
                     let _ = tx.send(Msg::Event(e));
                 };
-                let r = run(&exp, &dir, &stop, &mut sink).map_err(|e| format!("{e:#}"));
+                let r = if resuming {
+                    resume(&dir, &stop, &mut sink)
+                } else {
+                    run(&exp, &dir, &stop, &mut sink)
+                }
+                .map_err(|e| format!("{e:#}"));
                 let _ = tx.send(Msg::Done(r));
             });
         match spawned {
@@ -272,7 +304,13 @@ impl Jobs {
                     break;
                 }
                 match rx.try_recv() {
-                    Ok(Msg::Event(e)) => j.on_event(e),
+                    Ok(Msg::Event(e)) => {
+                        j.on_event(e);
+                        msgs.extend(j.warnings.drain(..).map(|w| Message {
+                            level: Level::Warning,
+                            text: format!("run #{}: {w}", j.id),
+                        }));
+                    }
                     Ok(Msg::Done(r)) => {
                         j.ended = Some(Instant::now());
                         j.stop_latency = j.stop_asked.map(|t| t.elapsed());
@@ -346,6 +384,30 @@ impl Jobs {
 }
 
 impl Job {
+    /// Adds streamed rows to the live view's copy, bounded: test scores are left to the
+    /// folder's `scores.csv` (no view draws them) and the per-episode rows are thinned to
+    /// [`LIVE_EPISODES`] per unit whenever a unit reaches a new episode.
+    fn keep(&mut self, mut d: RunData) {
+        d.scores = Vec::new();
+        let mut advanced = false;
+        for (u, e) in d
+            .histograms
+            .iter()
+            .map(|r| (&r.unit, r.episode))
+            .chain(d.pcgrad.iter().map(|r| (&r.unit, r.episode)))
+        {
+            let last = self.thinned_at.entry(u.clone()).or_insert(0);
+            if e > *last {
+                *last = e;
+                advanced = true;
+            }
+        }
+        self.data.extend(d);
+        if advanced {
+            self.data.thin_episodes(LIVE_EPISODES);
+        }
+    }
+
     fn on_event(&mut self, e: RunEvent) {
         match e {
             RunEvent::Unit {
@@ -386,7 +448,8 @@ impl Job {
                 self.loss = loss;
             }
             RunEvent::Detector(_) => {}
-            RunEvent::Data(d) => self.data.extend(*d),
+            RunEvent::Warning(w) => self.warnings.push(w),
+            RunEvent::Data(d) => self.keep(*d),
             RunEvent::Finished {
                 method,
                 seed,

@@ -88,12 +88,16 @@ pub enum Command {
     ExportRun,
     /// Re-read the list of run folders.
     RefreshRuns,
+    /// Continue an interrupted, stopped or failed run in its folder (queued like a new run).
+    ResumeRun(PathBuf),
 }
 
 /// Severity of a message in the status bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Info,
+    /// Something the user must know that did not stop anything (e.g. a threshold fallback).
+    Warning,
     Error,
 }
 
@@ -359,6 +363,16 @@ impl Workbench {
                 self.tab = Tab::Live;
                 self.info(format!("run #{id} queued"));
             }
+            Command::ResumeRun(dir) => match crate::experiment::load_resumable(&dir) {
+                Ok(exp) => {
+                    let id = self.jobs.queue_resume(exp, dir.clone());
+                    self.shown = Some(Shown::Job(id));
+                    self.view.reset();
+                    self.tab = Tab::Live;
+                    self.info(format!("run #{id} queued: resuming {}", dir.display()));
+                }
+                Err(e) => self.error(format!("{e:#}")),
+            },
             Command::StopRun(id) => self.jobs.stop(id),
             Command::OpenRun(dir) => self.runs.open(&dir),
             Command::ShowJob(id) => {
@@ -617,6 +631,7 @@ impl Workbench {
             if let Some(m) = self.messages.last() {
                 let color = match m.level {
                     Level::Info => ui.visuals().text_color(),
+                    Level::Warning => ui.visuals().warn_fg_color,
                     Level::Error => ui.visuals().error_fg_color,
                 };
                 ui.colored_label(color, &m.text)
@@ -770,13 +785,20 @@ pub fn frame_report(frames: &[f32], wb: &Workbench) -> String {
         .last()
         .map(|j| j.status_text())
         .unwrap_or_else(|| "no run".into());
+    let mb = |key: &str| {
+        crate::experiment::bench::proc_status_bytes(key)
+            .map_or("n/a".to_string(), |b| format!("{} MB", b >> 20))
+    };
     format!(
-        "frames {} · median {:.1} ms · p99 {:.1} ms · max {:.1} ms · UI build p99 {:.1} ms · during: {job}",
+        "frames {} · median {:.1} ms · p99 {:.1} ms · max {:.1} ms · UI build p99 {:.1} ms · peak RSS {} · RSS at exit {} · live rows kept {} · during: {job}",
         v.len(),
         q(0.5),
         q(0.99),
         q(1.0),
-        frame_time_p99(&wb.frame_times).unwrap_or(f32::NAN) * 1000.0
+        frame_time_p99(&wb.frame_times).unwrap_or(f32::NAN) * 1000.0,
+        mb("VmHWM:"),
+        mb("VmRSS:"),
+        wb.jobs.list.last().map_or(0, |j| j.data.row_count())
     )
 }
 
@@ -818,6 +840,9 @@ pub struct LaunchOptions {
     pub start_run: bool,
     /// Close after this many seconds and print frame-time statistics to stderr.
     pub exit_after: Option<f64>,
+    /// A dataset to open and load at start (label column guessed), as the Data tab does —
+    /// with `start_run`, while the run streams (to measure the UI under both loads).
+    pub load_data: Option<PathBuf>,
 }
 
 /// Whether a display server is reachable (Linux/BSD: `DISPLAY` or `WAYLAND_DISPLAY`).
@@ -887,6 +912,14 @@ pub fn launch(opts: LaunchOptions) -> Result<()> {
             });
             if opts.start_run {
                 wb.apply(Command::StartRun);
+            }
+            if let Some(p) = opts.load_data {
+                wb.apply(Command::OpenData(p));
+                wb.apply(Command::UsePendingData);
+                if opts.start_run {
+                    // stay on the live view of the run; the file loads in the background
+                    wb.tab = Tab::Live;
+                }
             }
             // an impossible delay (negative, NaN, overflowing) never closes the window
             let exit_at = opts

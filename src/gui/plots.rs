@@ -109,7 +109,26 @@ pub fn extract(d: &RunData, unit: &UnitKey, episode: Option<usize>) -> Extract {
     let mut eps: Vec<usize> = cks.iter().map(|c| c.episode).collect();
     eps.sort_unstable();
     eps.dedup();
-    x.episode = episode.filter(|e| eps.contains(e)).or(eps.last().copied());
+    // the live view keeps histograms for some episodes only (RunData::thin_episodes): a chosen
+    // episode snaps to the nearest earlier one that has them
+    let mut kept: Vec<usize> = d
+        .histograms
+        .iter()
+        .filter(|h| &h.unit == unit)
+        .map(|h| h.episode)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let snap = |e: usize| match kept.binary_search(&e) {
+        _ if kept.is_empty() => e,
+        Ok(_) => e,
+        Err(0) => kept[0],
+        Err(i) => kept[i - 1],
+    };
+    x.episode = episode
+        .filter(|e| eps.contains(e))
+        .or(eps.last().copied())
+        .map(snap);
     x.episodes = eps;
     let Some(ep) = x.episode else {
         // still compute losses (the first checkpoint may not have arrived)

@@ -5,9 +5,13 @@
 
 use super::jobs::{JobState, Jobs};
 use super::{Command, Level, Message};
-use crate::report::{list_runs, FamilyTable, RunEntry, RunFolder};
+use crate::report::{list_runs, FamilyTable, RunEntry, RunFolder, RunStatus};
 use crossbeam_channel::{bounded, Receiver, TryRecvError};
 use std::path::{Path, PathBuf};
+
+/// Episodes per unit whose histograms, curves and PCGrad cosines an opened run keeps in memory
+/// (plus the latest; see [`crate::report::RunData::thin_episodes`]).
+pub const OPENED_EPISODES: usize = 100;
 
 enum Work {
     Open(PathBuf, Receiver<Result<RunFolder, String>>),
@@ -54,7 +58,15 @@ impl RunsPanel {
         let spawned = std::thread::Builder::new()
             .name("heldout-open".into())
             .spawn(move || {
-                let _ = tx.send(RunFolder::load(&d).map_err(|e| format!("{e:#}")));
+                // what the views draw, bounded: no test scores (no view draws them) and the
+                // per-episode rows of at most OPENED_EPISODES episodes per unit (the folder and
+                // its export keep every row)
+                let r = RunFolder::load(&d).map(|mut f| {
+                    f.data.scores = Vec::new();
+                    f.data.thin_episodes(OPENED_EPISODES);
+                    f
+                });
+                let _ = tx.send(r.map_err(|e| format!("{e:#}")));
             });
         match spawned {
             Ok(_) => self.work.push(Work::Open(dir.to_path_buf(), rx)),
@@ -191,10 +203,33 @@ impl RunsPanel {
                     egui::Grid::new("runs").striped(true).show(ui, |ui| {
                         for e in &self.entries {
                             ui.label(&e.name);
-                            ui.weak(&e.status);
-                            if ui.small_button("open").clicked() {
-                                cmds.push(Command::OpenRun(e.dir.clone()));
+                            let status = e.status.to_string();
+                            if matches!(e.status, RunStatus::Interrupted { .. }) {
+                                ui.colored_label(ui.visuals().warn_fg_color, status);
+                            } else {
+                                ui.weak(status);
                             }
+                            ui.horizontal(|ui| {
+                                if ui.small_button("open").clicked() {
+                                    cmds.push(Command::OpenRun(e.dir.clone()));
+                                }
+                                // a folder a job of this session is writing is not offered
+                                let active = jobs.list.iter().any(|j| {
+                                    j.dir == e.dir
+                                        && matches!(j.state, JobState::Queued | JobState::Running)
+                                });
+                                if e.status.resumable()
+                                    && !active
+                                    && ui
+                                        .small_button("resume")
+                                        .on_hover_text(
+                                            "run the units that did not finish, in this folder",
+                                        )
+                                        .clicked()
+                                {
+                                    cmds.push(Command::ResumeRun(e.dir.clone()));
+                                }
+                            });
                             ui.end_row();
                         }
                     });
@@ -209,6 +244,7 @@ impl RunsPanel {
                     for m in &self.log {
                         match m.level {
                             Level::Info => ui.label(&m.text),
+                            Level::Warning => ui.colored_label(ui.visuals().warn_fg_color, &m.text),
                             Level::Error => ui.colored_label(ui.visuals().error_fg_color, &m.text),
                         };
                     }

@@ -2273,6 +2273,7 @@ mod tests {
             auc,
             fpr95: 0.5,
             tau: 0.5,
+            threshold: "val_best_f1".into(),
         }
     }
 

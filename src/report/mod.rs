@@ -7,7 +7,8 @@ pub mod rundata;
 pub mod table;
 
 pub use rundata::{
-    list_runs, CheckpointRow, Curve, CurveRow, EpochRow, HistRow, LossRow, MetricRow, PcgradRow,
-    RunData, RunEntry, RunFolder, ScoreRow, ThresholdRow, UnitKey,
+    csv_field, list_runs, run_status, split_csv_line, CheckpointRow, Curve, CurveRow, EpochRow,
+    HistRow, LossRow, MetricRow, PcgradRow, RunData, RunEntry, RunFolder, RunStatus, ScoreRow,
+    ThresholdRow, UnitKey, FILES,
 };
 pub use table::{FamilyTable, Stat, TableRow};

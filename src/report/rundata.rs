@@ -23,6 +23,10 @@ pub struct MetricRow {
     pub auc: f64,
     pub fpr95: f64,
     pub tau: f64,
+    /// How τ was chosen: `val_best_f1` (τ* on the seen-family validation pool) or
+    /// `fallback_0.5` (the pool could not give one; the run warned); `unrecorded` in folders
+    /// written before the column existed.
+    pub threshold: String,
 }
 
 /// Which unit (method × seed × rotation) a row belongs to.
@@ -261,6 +265,15 @@ fn read_rows<T>(
     Ok(rows)
 }
 
+/// The first line of a run-folder file, if it can be read.
+fn header_of(dir: &Path, file: &str) -> Option<String> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(dir.join(file)).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(f).read_line(&mut line).ok()?;
+    Some(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn unit(f: &[String]) -> Option<UnitKey> {
     Some(UnitKey {
         method: f[0].clone(),
@@ -274,6 +287,9 @@ fn num(s: &str) -> Option<f64> {
 }
 
 pub const METRICS_HEADER: &str =
+    "method,seed,held_out,precision,recall,accuracy,f1,ap,auc_roc,fpr95,tau,threshold";
+/// `metrics.csv` as written before the `threshold` column (still read).
+const METRICS_HEADER_V1: &str =
     "method,seed,held_out,precision,recall,accuracy,f1,ap,auc_roc,fpr95,tau";
 pub const CHECKPOINTS_HEADER: &str =
     "method,seed,rotation,episode,stage,family,role,auc,ap,margin,temperature";
@@ -304,9 +320,22 @@ impl RunData {
         *self == RunData::default()
     }
 
+    /// Rows held, all tables together.
+    pub fn row_count(&self) -> usize {
+        self.metrics.len()
+            + self.checkpoints.len()
+            + self.histograms.len()
+            + self.curves.len()
+            + self.pcgrad.len()
+            + self.losses.len()
+            + self.epochs.len()
+            + self.thresholds.len()
+            + self.scores.len()
+    }
+
     /// Reads the CSV files of a run folder (missing files are empty).
     pub fn load(dir: &Path) -> Result<RunData> {
-        let metrics = read_rows(dir, "metrics.csv", METRICS_HEADER, |f| {
+        let metric = |f: &[String]| {
             Some(MetricRow {
                 method: f[0].clone(),
                 seed: f[1].parse().ok()?,
@@ -319,8 +348,14 @@ impl RunData {
                 auc: num(&f[8])?,
                 fpr95: num(&f[9])?,
                 tau: num(&f[10])?,
+                threshold: f.get(11).cloned().unwrap_or_else(|| "unrecorded".into()),
             })
-        })?;
+        };
+        let metrics = if header_of(dir, "metrics.csv").as_deref() == Some(METRICS_HEADER_V1) {
+            read_rows(dir, "metrics.csv", METRICS_HEADER_V1, metric)?
+        } else {
+            read_rows(dir, "metrics.csv", METRICS_HEADER, metric)?
+        };
         let checkpoints = read_rows(dir, "checkpoints.csv", CHECKPOINTS_HEADER, |f| {
             Some(CheckpointRow {
                 unit: unit(f)?,
@@ -435,6 +470,23 @@ impl RunData {
 
     /// The CSV text of each file in [`FILES`], in that order.
     pub fn to_csv(&self) -> Vec<(&'static str, String)> {
+        self.csv_text(true)
+    }
+
+    /// The rows of each file in [`FILES`] as CSV lines without the header: what a finished
+    /// unit appends to the run folder's files.
+    pub fn to_csv_rows(&self) -> Vec<(&'static str, String)> {
+        self.csv_text(false)
+    }
+
+    fn csv_text(&self, header: bool) -> Vec<(&'static str, String)> {
+        let head = |h: &str| {
+            if header {
+                format!("{h}\n")
+            } else {
+                String::new()
+            }
+        };
         let u = |k: &UnitKey| {
             format!(
                 "{},{},{}",
@@ -443,11 +495,11 @@ impl RunData {
                 csv_field(&k.rotation)
             )
         };
-        let mut metrics = format!("{METRICS_HEADER}\n");
+        let mut metrics = head(METRICS_HEADER);
         for r in &self.metrics {
             let _ = writeln!(
                 metrics,
-                "{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&r.method),
                 r.seed,
                 csv_field(&r.held_out),
@@ -458,10 +510,11 @@ impl RunData {
                 r.ap,
                 r.auc,
                 r.fpr95,
-                r.tau
+                r.tau,
+                csv_field(&r.threshold)
             );
         }
-        let mut checkpoints = format!("{CHECKPOINTS_HEADER}\n");
+        let mut checkpoints = head(CHECKPOINTS_HEADER);
         for r in &self.checkpoints {
             let _ = writeln!(
                 checkpoints,
@@ -477,7 +530,7 @@ impl RunData {
                 r.temperature
             );
         }
-        let mut pcgrad = format!("{PCGRAD_HEADER}\n");
+        let mut pcgrad = head(PCGRAD_HEADER);
         for r in &self.pcgrad {
             let _ = writeln!(
                 pcgrad,
@@ -491,7 +544,7 @@ impl RunData {
                 r.projected
             );
         }
-        let mut histograms = format!("{HISTOGRAMS_HEADER}\n");
+        let mut histograms = head(HISTOGRAMS_HEADER);
         for r in &self.histograms {
             let _ = writeln!(
                 histograms,
@@ -506,7 +559,7 @@ impl RunData {
                 r.count
             );
         }
-        let mut curves = format!("{CURVES_HEADER}\n");
+        let mut curves = head(CURVES_HEADER);
         for r in &self.curves {
             let _ = writeln!(
                 curves,
@@ -520,7 +573,7 @@ impl RunData {
                 r.y
             );
         }
-        let mut losses = format!("{LOSSES_HEADER}\n");
+        let mut losses = head(LOSSES_HEADER);
         for r in &self.losses {
             let _ = writeln!(
                 losses,
@@ -532,7 +585,7 @@ impl RunData {
                 r.loss
             );
         }
-        let mut epochs = format!("{EPOCHS_HEADER}\n");
+        let mut epochs = head(EPOCHS_HEADER);
         for r in &self.epochs {
             let _ = writeln!(
                 epochs,
@@ -545,7 +598,7 @@ impl RunData {
                 r.value
             );
         }
-        let mut thresholds = format!("{THRESHOLDS_HEADER}\n");
+        let mut thresholds = head(THRESHOLDS_HEADER);
         for r in &self.thresholds {
             let _ = writeln!(
                 thresholds,
@@ -556,7 +609,7 @@ impl RunData {
                 r.val_f1
             );
         }
-        let mut scores = format!("{SCORES_HEADER}\n");
+        let mut scores = head(SCORES_HEADER);
         for r in &self.scores {
             let _ = writeln!(
                 scores,
@@ -579,6 +632,81 @@ impl RunData {
             ("thresholds.csv", thresholds),
             ("scores.csv", scores),
         ]
+    }
+
+    /// Only the rows of `units` (what `heldout run --resume` keeps). A metrics row belongs to
+    /// the unit of its method and seed whose rotation holds its held-out family.
+    pub fn only_units(self, units: &[UnitKey]) -> RunData {
+        let keep = |u: &UnitKey| units.contains(u);
+        let metric_in = |m: &MetricRow| {
+            units.iter().any(|u| {
+                u.method == m.method
+                    && u.seed == m.seed
+                    && u.rotation.split('+').any(|f| f == m.held_out)
+            })
+        };
+        RunData {
+            metrics: self.metrics.into_iter().filter(metric_in).collect(),
+            checkpoints: self
+                .checkpoints
+                .into_iter()
+                .filter(|r| keep(&r.unit))
+                .collect(),
+            histograms: self
+                .histograms
+                .into_iter()
+                .filter(|r| keep(&r.unit))
+                .collect(),
+            curves: self.curves.into_iter().filter(|r| keep(&r.unit)).collect(),
+            pcgrad: self.pcgrad.into_iter().filter(|r| keep(&r.unit)).collect(),
+            losses: self.losses.into_iter().filter(|r| keep(&r.unit)).collect(),
+            epochs: self.epochs.into_iter().filter(|r| keep(&r.unit)).collect(),
+            thresholds: self
+                .thresholds
+                .into_iter()
+                .filter(|r| keep(&r.unit))
+                .collect(),
+            scores: self.scores.into_iter().filter(|r| keep(&r.unit)).collect(),
+        }
+    }
+
+    /// Bounds the per-episode rows (histograms, curves, PCGrad cosines) to at most `max` + 1
+    /// episodes per unit: episodes 1, 1 + s, 1 + 2s, … with the smallest power-of-two stride s
+    /// that keeps `max` of them, plus the unit's latest episode. Checkpoint metrics, losses,
+    /// epochs, thresholds and test metrics stay whole (one row per checkpoint or step). As s
+    /// only grows with the latest episode, thinning again as rows stream in never needs a row
+    /// dropped before: the workbench's live view stays bounded however many episodes a run has.
+    pub fn thin_episodes(&mut self, max: usize) {
+        use std::collections::HashMap;
+        let max = max.max(1);
+        let mut latest: HashMap<&UnitKey, usize> = HashMap::new();
+        for (u, e) in self
+            .histograms
+            .iter()
+            .map(|r| (&r.unit, r.episode))
+            .chain(self.curves.iter().map(|r| (&r.unit, r.episode)))
+            .chain(self.pcgrad.iter().map(|r| (&r.unit, r.episode)))
+        {
+            let l = latest.entry(u).or_insert(0);
+            *l = (*l).max(e);
+        }
+        let rule: HashMap<UnitKey, (usize, usize)> = latest
+            .into_iter()
+            .map(|(u, last)| {
+                let mut stride = 1usize;
+                while last.saturating_sub(1) / stride + 1 > max {
+                    stride *= 2;
+                }
+                (u.clone(), (stride, last))
+            })
+            .collect();
+        let keep = |u: &UnitKey, e: usize| {
+            rule.get(u)
+                .is_none_or(|&(s, last)| e == last || e.saturating_sub(1) % s == 0)
+        };
+        self.histograms.retain(|r| keep(&r.unit, r.episode));
+        self.curves.retain(|r| keep(&r.unit, r.episode));
+        self.pcgrad.retain(|r| keep(&r.unit, r.episode));
     }
 
     /// The methods, in first-seen order.
@@ -614,6 +742,100 @@ impl RunData {
     }
 }
 
+/// How a run folder's run stands, from its `status.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Finished,
+    /// Stopped when asked (the text says what it kept).
+    Stopped(String),
+    Failed(String),
+    /// A process is writing it now.
+    Running {
+        pid: u32,
+        done: usize,
+        total: usize,
+    },
+    /// It says `running` but its process is gone (killed, crashed, machine restarted): the
+    /// units it lists as finished are kept and `heldout run --resume` runs the rest.
+    Interrupted {
+        done: usize,
+        total: usize,
+    },
+    /// No or an unreadable `status.txt`.
+    Unknown(String),
+}
+
+impl RunStatus {
+    /// Whether `heldout run --resume` (or the workbench's Resume) can continue it.
+    pub fn resumable(&self) -> bool {
+        matches!(
+            self,
+            RunStatus::Interrupted { .. } | RunStatus::Stopped(_) | RunStatus::Failed(_)
+        )
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunStatus::Finished => write!(f, "finished"),
+            RunStatus::Stopped(s) | RunStatus::Failed(s) | RunStatus::Unknown(s) => {
+                write!(f, "{s}")
+            }
+            RunStatus::Running { pid, done, total } => {
+                write!(f, "running (pid {pid}): {done} of {total} units finished")
+            }
+            RunStatus::Interrupted { done, total } => write!(
+                f,
+                "interrupted: {done} of {total} units finished — resume with `heldout run --resume` (or Resume in the Runs tab)"
+            ),
+        }
+    }
+}
+
+/// Whether process `pid` is alive. On systems without `/proc` it cannot be told: a run is
+/// then taken as interrupted unless it is this process's.
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Reads a run folder's status (see [`RunStatus`]).
+pub fn run_status(dir: &Path) -> RunStatus {
+    let text = match std::fs::read_to_string(dir.join("status.txt")) {
+        Ok(t) => t.trim().to_string(),
+        Err(_) => return RunStatus::Unknown("unknown (no status.txt)".into()),
+    };
+    if text == "finished" {
+        return RunStatus::Finished;
+    }
+    if text.starts_with("stopped") {
+        return RunStatus::Stopped(text);
+    }
+    if text.starts_with("failed") {
+        return RunStatus::Failed(text);
+    }
+    if let Some(rest) = text.strip_prefix("running") {
+        // `running (pid P): D of T units finished`; older folders say only `running`
+        let nums: Vec<u64> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        return match nums[..] {
+            [pid, done, total] if process_alive(pid as u32) => RunStatus::Running {
+                pid: pid as u32,
+                done: done as usize,
+                total: total as usize,
+            },
+            [_, done, total] => RunStatus::Interrupted {
+                done: done as usize,
+                total: total as usize,
+            },
+            _ => RunStatus::Interrupted { done: 0, total: 0 },
+        };
+    }
+    RunStatus::Unknown(text)
+}
+
 /// A run folder: its rows, the experiment as run and how it ended.
 #[derive(Debug, Clone)]
 pub struct RunFolder {
@@ -637,9 +859,7 @@ impl RunFolder {
         }
         let config_text =
             std::fs::read_to_string(&cfg).with_context(|| cfg.display().to_string())?;
-        let status = std::fs::read_to_string(dir.join("status.txt"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown (no status.txt)".into());
+        let status = run_status(dir).to_string();
         Ok(RunFolder {
             dir: dir.to_path_buf(),
             status,
@@ -662,7 +882,7 @@ impl RunFolder {
 pub struct RunEntry {
     pub dir: PathBuf,
     pub name: String,
-    pub status: String,
+    pub status: RunStatus,
     /// Seconds since the epoch of config.ron's modification.
     pub modified: u64,
 }
@@ -683,9 +903,7 @@ pub fn list_runs(root: &Path) -> Vec<RunEntry> {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let status = std::fs::read_to_string(dir.join("status.txt"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into());
+            let status = run_status(&dir);
             Some(RunEntry {
                 name: e.file_name().to_string_lossy().into_owned(),
                 dir,
@@ -701,6 +919,67 @@ pub fn list_runs(root: &Path) -> Vec<RunEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Streaming 200 episodes into a live copy and thinning at every new episode (as the
+    /// workbench's job does) keeps at most max + 1 episodes per unit, always the first and the
+    /// latest, and the same rows as thinning once at the end.
+    #[test]
+    fn thinning_bounds_the_episodes_kept_while_rows_stream_in() {
+        let unit = |m: &str| UnitKey {
+            method: m.into(),
+            seed: 0,
+            rotation: "A".into(),
+        };
+        let hist = |u: &UnitKey, episode: usize| HistRow {
+            unit: u.clone(),
+            episode,
+            stage: Stage::Outer,
+            family: "A".into(),
+            anomaly: false,
+            lo: 0.0,
+            hi: 1.0,
+            count: 1,
+        };
+        let (a, b) = (unit("meta"), unit("odin"));
+        let mut live = RunData::default();
+        let mut all = RunData::default();
+        for e in 1..=200 {
+            // unit b stops after 7 episodes (a method without episodes, or a short one)
+            let mut rows = vec![hist(&a, e), hist(&a, e)];
+            if e <= 7 {
+                rows.push(hist(&b, e));
+            }
+            let batch = RunData {
+                histograms: rows,
+                checkpoints: Vec::new(),
+                ..RunData::default()
+            };
+            all.extend(batch.clone());
+            live.extend(batch);
+            live.thin_episodes(24);
+            let eps = |u: &UnitKey| {
+                let mut v: Vec<usize> = live
+                    .histograms
+                    .iter()
+                    .filter(|h| &h.unit == u)
+                    .map(|h| h.episode)
+                    .collect();
+                v.dedup();
+                v
+            };
+            let ea = eps(&a);
+            assert!(ea.len() <= 25, "episode {e}: {} kept", ea.len());
+            assert_eq!((ea[0], *ea.last().unwrap()), (1, e));
+            assert_eq!(eps(&b), (1..=e.min(7)).collect::<Vec<_>>());
+        }
+        assert!(
+            live.histograms.len() <= 2 * 25 + 7,
+            "{}",
+            live.histograms.len()
+        );
+        all.thin_episodes(24);
+        assert_eq!(live, all);
+    }
 
     #[test]
     fn csv_quoting_round_trips() {

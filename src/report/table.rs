@@ -477,6 +477,7 @@ mod tests {
             auc,
             fpr95: 1.0 - auc,
             tau: 0.5,
+            threshold: "val_best_f1".into(),
         }
     }
 

@@ -146,6 +146,11 @@ impl EpisodeSampler {
         }
     }
 
+    /// The current hardness of each seen family (in `seen` order; 1.0 until recorded).
+    pub fn hardness(&self) -> &[f64] {
+        &self.hardness
+    }
+
     fn shuffled(&mut self, mut v: Vec<FamilyId>) -> Vec<FamilyId> {
         self.rng.shuffle(&mut v);
         v
@@ -307,6 +312,60 @@ mod tests {
             }
             assert!(differs, "{c:?}: another seed gives other episodes");
         }
+    }
+
+    /// `ema_hardness` stratifies by what validation found hard (spec §1.11.4): once hardness is
+    /// recorded, every episode takes round(K/2) outer families from the hard half of the
+    /// families allowed in it (hardness ≥ their median) and fills the rest from the easy half;
+    /// with nothing recorded the same seed draws other episodes that break this split.
+    #[test]
+    fn ema_hardness_follows_the_recorded_hardness() {
+        let seen: Vec<u32> = (1..=8).collect();
+        let sp = EpisodeSpec {
+            curriculum: Curriculum::EmaHardness,
+            outer_families: 4,
+            ..EpisodeSpec::default()
+        };
+        let mut plain = EpisodeSampler::new(&sp, &seen, &[100; 8], &[], 5);
+        let mut taught = EpisodeSampler::new(&sp, &seen, &[100; 8], &[], 5);
+        // distinct hardness: family f gets AUC 1 − f/20, F1 1 − f/20, threshold 0.5
+        for &f in &seen {
+            let x = f as f64 / 20.0;
+            taught.record_hardness(f, 1.0 - x, 1.0 - x, 0.5);
+        }
+        let h = taught.hardness().to_vec();
+        assert!(h.windows(2).all(|w| w[0] < w[1]), "{h:?}");
+        assert!(plain.hardness().iter().all(|&x| x == 1.0));
+        // whether an episode's outer set is split half hard / half easy under `h`
+        let split_ok = |e: &Episode| {
+            let allowed: Vec<u32> = seen
+                .iter()
+                .copied()
+                .filter(|f| !e.inner.contains(f))
+                .collect();
+            let mut hs: Vec<f64> = allowed.iter().map(|&f| h[f as usize - 1]).collect();
+            hs.sort_by(f64::total_cmp);
+            let median = crate::data::quantile_sorted(&hs, 0.5);
+            let k = sp.outer_families.min(allowed.len());
+            let n_hard = ((k as f64) * 0.5).round() as usize;
+            let n_easy_avail = hs.iter().filter(|&&x| x < median).count();
+            let hard = e
+                .outer
+                .iter()
+                .filter(|&&f| h[f as usize - 1] >= median)
+                .count();
+            let easy = e.outer.len() - hard;
+            e.outer.len() == k && hard >= n_hard && easy == (k - n_hard).min(n_easy_avail)
+        };
+        let (mut differs, mut plain_breaks) = (false, 0);
+        for _ in 0..100 {
+            let (a, b) = (taught.next_episode(), plain.next_episode());
+            assert!(split_ok(&a), "{a:?} with hardness {h:?}");
+            differs |= a.outer != b.outer;
+            plain_breaks += usize::from(!split_ok(&b));
+        }
+        assert!(differs);
+        assert!(plain_breaks > 10, "{plain_breaks}");
     }
 
     #[test]

@@ -55,8 +55,13 @@ pub fn split_with(table: &Table, seed: u64, spec: &SplitSpec) -> Vec<FamilySplit
                 .into_iter()
                 .map(|k| rows_f[k])
                 .collect();
-            let n_train = (n as u64 * spec.train.0 / spec.train.1.max(1)) as usize;
-            let n_val = ((n as u64 * spec.val.0 / spec.val.1.max(1)) as usize).min(n - n_train);
+            // floor(n·num/den) in u128, which no u64 fraction overflows; ≤ n as num ≤ den
+            let part = |(num, den): Fraction| {
+                let k = n as u128 * u128::from(num) / u128::from(den.max(1));
+                usize::try_from(k).unwrap_or(n).min(n)
+            };
+            let n_train = part(spec.train);
+            let n_val = part(spec.val).min(n - n_train);
             FamilySplit {
                 train: perm[..n_train].to_vec(),
                 val: perm[n_train..n_train + n_val].to_vec(),
