@@ -15,7 +15,9 @@
 #             the same as bench/methods.sh PYTHON 1)
 #   frames    the demo run + `heldout export` timing, then `heldout gui bench/frames.ron --tab live
 #             --live histograms --start-run --exit-after 40` under Xvfb with Mesa's software
-#             OpenGL; the frame statistics it prints on exit (README "Frame times")
+#             OpenGL; the frame statistics it prints on exit (README "Frame times"); the same
+#             while a 1,000,000-row CSV loads (--load-data), and bench/frames-200.ron (200
+#             episodes) for the live view's peak RSS
 #
 # usage: bench/run_all.sh PYTHON [SECTION ...]      (default: load episode methods frames)
 #   PYTHON   a python with the reference's packages (torch, scikit-learn, pandas, pyod), e.g.
@@ -223,12 +225,27 @@ sec_frames() {
   DISPLAY=$disp LIBGL_ALWAYS_SOFTWARE=1 XDG_DATA_HOME=$tmp/xdg \
     timeout 180 "$BIN" gui bench/frames.ron --tab live --live histograms --start-run \
     --size 1400x900 --exit-after 40 2>&1 | tee "$tmp/gui.log"
-  kill "$xpid" 2> /dev/null || true
-  wait "$xpid" 2> /dev/null || true
-  xpid=
   if ! grep -q 'during: running' "$tmp/gui.log"; then
     echo "WARNING: the run was not training when the window closed: some frames were drawn idle (make bench/frames.ron longer)"
   fi
+  echo
+  # issue 14: the UI while a run streams AND a 1,000,000-row CSV loads (made by `bench load
+  # --generate-only`, 690 MB) — the loading starts with the window, the run with it
+  echo "## gui under both loads: ... $BIN gui bench/frames.ron --tab live --live histograms --start-run --load-data $cic --size 1400x900 --exit-after 40"
+  rm -rf "$tmp/xdg" && mkdir -p "$tmp/xdg"
+  DISPLAY=$disp LIBGL_ALWAYS_SOFTWARE=1 XDG_DATA_HOME=$tmp/xdg \
+    timeout 180 "$BIN" gui bench/frames.ron --tab live --live histograms --start-run \
+    --load-data "$cic" --size 1400x900 --exit-after 40 2>&1 | tee "$tmp/gui2.log"
+  echo
+  # a run with 20x one unit's checkpoint data (200 episodes): the live view's memory
+  echo "## gui, 200 episodes: ... $BIN gui bench/frames-200.ron --tab live --live histograms --start-run --size 1400x900 --exit-after 150"
+  rm -rf "$tmp/xdg" && mkdir -p "$tmp/xdg"
+  DISPLAY=$disp LIBGL_ALWAYS_SOFTWARE=1 XDG_DATA_HOME=$tmp/xdg \
+    timeout 300 "$BIN" gui bench/frames-200.ron --tab live --live histograms --start-run \
+    --size 1400x900 --exit-after 150 2>&1 | tee "$tmp/gui3.log"
+  kill "$xpid" 2> /dev/null || true
+  wait "$xpid" 2> /dev/null || true
+  xpid=
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -250,6 +267,8 @@ for s in "${SECTIONS[@]}"; do
     frames)
       command -v Xvfb > /dev/null || { echo "frames needs Xvfb: apt-get install xvfb libgl1 libegl1" >&2; exit 1; }
       "$BIN" validate bench/frames.ron > /dev/null
+      "$BIN" validate bench/frames-200.ron > /dev/null
+      cic=$("$BIN" bench load --generate-only)
       section frames "workbench frame times under Xvfb (software OpenGL) while bench/frames.ron trains; demo export time" \
         "$BIN run --demo; $BIN export RUN --format both; $BIN gui bench/frames.ron --tab live --live histograms --start-run --size 1400x900 --exit-after 40" sec_frames
       ;;
