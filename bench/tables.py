@@ -404,14 +404,27 @@ def methods_block(path):
 # frames
 
 
+STATS = re.compile(r"frames (\d+) · median ([\d.]+) ms · p99 ([\d.]+) ms · max ([\d.]+) ms · "
+                   r"UI build p99 ([\d.]+|NaN) ms · peak RSS (\d+|n/a)(?: MB)? · RSS at exit (\d+|n/a)(?: MB)? · "
+                   r"live rows kept (\d+) · during: (.*)")
+
+
+def frames_stats(text, heading, path):
+    """The frame statistics line after the section `## HEADING...`, as a dict."""
+    at = text.find("## " + heading)
+    if at < 0:
+        raise ParseError(f"{path}: no '## {heading}' section")
+    m = STATS.search(text, at)
+    if not m:
+        raise ParseError(f"{path}: no frame statistics line after '## {heading}'")
+    k = ("frames", "med", "p99", "max", "ui", "peak", "exit", "rows", "during")
+    return dict(zip(k, m.groups()))
+
+
 def frames_block(path):
     text = open(path, encoding="utf-8").read()
     h = header(text, path)
-    m = re.search(r"frames (\d+) · median ([\d.]+) ms · p99 ([\d.]+) ms · max ([\d.]+) ms · "
-                  r"UI build p99 ([\d.]+|NaN) ms · during: (.*)", text)
-    if not m:
-        raise ParseError(f"{path}: no frame statistics line ('frames N · median ...')")
-    frames, med, p99, mx, ui, during = m.groups()
+    a = frames_stats(text, "gui: ", path)
     secs = re.search(r"--exit-after (\d+(?:\.\d+)?)", text)
     secs = secs.group(1) if secs else "?"
     ron = re.search(r"## experiment: (\S+)", text)
@@ -424,24 +437,43 @@ def frames_block(path):
     if renderer and renderer.startswith("(unknown"):
         renderer = None
     exp = re.search(r"exported (\d+) files \((\d+) figures.*? in ([\d.]+) s", text)
-    idle = "WARNING: the run was not training" in text or not during.startswith("running")
+    idle = "WARNING: the run was not training" in text or not a["during"].startswith("running")
     what = (f"`{exp_file}` (the demo experiment with {eps.group(1) if eps else '?'} episodes and "
             f"{n_seeds if n_seeds else '?'} seeds)")
-    out = [
+    out = (
         f"**Frame times.** `heldout gui FILE.ron --tab live --start-run --exit-after {secs}` repaints "
-        f"continuously and prints frame statistics on exit. `bench/run_all.sh PYTHON frames` runs it "
-        f"on {what} under Xvfb with Mesa's software OpenGL"
+        f"continuously and prints frame statistics on exit (frames, median / p99 / max frame time, "
+        f"the UI build time's p99 over the last 600 frames, peak and final RSS, the rows the live "
+        f"view holds); `--load-data PATH` also loads a dataset in the background meanwhile. "
+        f"`bench/run_all.sh PYTHON frames` runs it on {what} under Xvfb with Mesa's software OpenGL"
         f"{' (' + renderer + ')' if renderer else ''}; raw output {provenance(h)}. While the "
-        f"experiment trains on every core and the live histograms update"
+        f"experiment trains and the live histograms update"
         f"{' (it had finished before the window closed: the last frames were drawn with nothing training)' if idle else ''}: "
-        f"{int(frames):,} frames in {secs} s, median {med} ms, **99th percentile {p99} ms**, max {mx} ms; "
-        f"building the UI itself (polling the channels included) takes {ui} ms at the 99th "
-        f"percentile of the last 600 frames — the rest is software rasterisation. The live view "
-        f"re-extracts its plot data from the streamed rows at most five times a second."]
+        f"{int(a['frames']):,} frames in {secs} s, median {a['med']} ms, **99th percentile {a['p99']} ms**, "
+        f"max {a['max']} ms; building the UI itself (polling the channels included) takes {a['ui']} ms "
+        f"at the 99th percentile — the rest is software rasterisation; peak RSS {a['peak']} MB.")
+    if "## gui under both loads" in text:
+        b = frames_stats(text, "gui under both loads", path)
+        f = re.search(r"--load-data (\S+)", text[text.find("## gui under both loads"):])
+        out += (f" The same while `{os.path.basename(f.group(1)) if f else '?'}` (1,000,000 rows, "
+                f"made by `heldout bench load --generate-only`) loads at the same time "
+                f"(the run {'still training' if b['during'].startswith('running') else 'finished'} "
+                f"when the window closed): {int(b['frames']):,} frames, median {b['med']} ms, p99 "
+                f"{b['p99']} ms, max {b['max']} ms, **UI build p99 {b['ui']} ms**, peak RSS {b['peak']} MB "
+                f"(the loaded table included).")
+    if "## gui, 200 episodes" in text:
+        c = frames_stats(text, "gui, 200 episodes", path)
+        out += (f" A 200-episode run of one unit (`bench/frames-200.ron`, "
+                f"{'finished' if not c['during'].startswith('running') else 'still running'} when "
+                f"the window closed): the live view kept {int(c['rows']):,} rows, peak RSS "
+                f"{c['peak']} MB, UI build p99 {c['ui']} ms — it keeps the histograms, curves and "
+                f"PCGrad cosines of at most 24 episodes per unit (1, 1 + s, 1 + 2s, … and the latest; "
+                f"`RunData::thin_episodes`, tested) and no test scores, while the run folder keeps "
+                f"every row.")
     if exp:
-        out[0] += (f" Exporting the demo run's {exp.group(2)} figure files (SVG and PNG) and its "
-                   f"tables ({exp.group(1)} files in all) takes {exp.group(3)} s.")
-    return out[0]
+        out += (f" Exporting the demo run's {exp.group(2)} figure files (SVG and PNG) and its "
+                f"tables ({exp.group(1)} files in all) takes {exp.group(3)} s.")
+    return out
 
 
 BUILDERS = dict(load=load_block, episode=episode_block, methods=methods_block, frames=frames_block)
