@@ -21,6 +21,17 @@ const CHANNEL: usize = 4096;
 /// folder's files keep every episode.
 pub const LIVE_EPISODES: usize = 24;
 
+/// Episodes per unit the live view keeps of the units that are no longer training (plus the
+/// latest): a 36-unit run kept 1.1 M rows at 24 each, and re-extracting the plots from them
+/// took the UI build's 99th percentile to 100 ms (bench/results/frames-20261206-201111.txt).
+/// Opening the run from the runs panel reads up to `OPENED_EPISODES` of every unit.
+pub const LIVE_EPISODES_FINISHED: usize = 6;
+
+/// Thinning walks every kept row, so it runs only once the kept rows have grown by a quarter
+/// (and at least this many rows) since the last thinning: amortised O(1) per streamed row, and
+/// the live copy stays within 1.25 × the thinned rows + this.
+const THIN_SLACK_ROWS: usize = 20_000;
+
 /// Where a job is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
@@ -70,8 +81,10 @@ pub struct Job {
     resume: bool,
     /// Warnings of the run not yet passed to the message log.
     warnings: Vec<String>,
-    /// The latest episode with rows per unit, as of the last thinning of `data`.
-    thinned_at: std::collections::HashMap<crate::report::UnitKey, usize>,
+    /// The unit whose rows arrived last (the one training), kept at [`LIVE_EPISODES`].
+    training: Option<crate::report::UnitKey>,
+    /// Rows kept after the last thinning.
+    rows_at_thin: usize,
 }
 
 impl Job {
@@ -185,7 +198,8 @@ impl Jobs {
             exp,
             resume: resume_dir.is_some(),
             warnings: Vec::new(),
-            thinned_at: Default::default(),
+            training: None,
+            rows_at_thin: 0,
             dir: resume_dir.unwrap_or_default(),
             state: JobState::Queued,
             data: RunData::default(),
@@ -386,25 +400,31 @@ impl Jobs {
 impl Job {
     /// Adds streamed rows to the live view's copy, bounded: test scores are left to the
     /// folder's `scores.csv` (no view draws them) and the per-episode rows are thinned to
-    /// [`LIVE_EPISODES`] per unit whenever a unit reaches a new episode.
+    /// [`LIVE_EPISODES`] for the unit that is training and [`LIVE_EPISODES_FINISHED`] for the
+    /// others, once the kept rows have grown enough since the last thinning.
     fn keep(&mut self, mut d: RunData) {
         d.scores = Vec::new();
-        let mut advanced = false;
-        for (u, e) in d
+        let newest = d
             .histograms
-            .iter()
-            .map(|r| (&r.unit, r.episode))
-            .chain(d.pcgrad.iter().map(|r| (&r.unit, r.episode)))
-        {
-            let last = self.thinned_at.entry(u.clone()).or_insert(0);
-            if e > *last {
-                *last = e;
-                advanced = true;
-            }
+            .last()
+            .map(|r| &r.unit)
+            .or(d.pcgrad.last().map(|r| &r.unit))
+            .or(d.curves.last().map(|r| &r.unit));
+        if let Some(u) = newest {
+            self.training = Some(u.clone());
         }
         self.data.extend(d);
-        if advanced {
-            self.data.thin_episodes(LIVE_EPISODES);
+        let rows = self.data.row_count();
+        if rows > self.rows_at_thin + self.rows_at_thin / 4 + THIN_SLACK_ROWS {
+            let training = self.training.clone();
+            self.data.thin_episodes_with(|u| {
+                if Some(u) == training.as_ref() {
+                    LIVE_EPISODES
+                } else {
+                    LIVE_EPISODES_FINISHED
+                }
+            });
+            self.rows_at_thin = self.data.row_count();
         }
     }
 

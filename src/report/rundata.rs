@@ -677,8 +677,14 @@ impl RunData {
     /// only grows with the latest episode, thinning again as rows stream in never needs a row
     /// dropped before: the workbench's live view stays bounded however many episodes a run has.
     pub fn thin_episodes(&mut self, max: usize) {
+        self.thin_episodes_with(|_| max)
+    }
+
+    /// [`RunData::thin_episodes`] with a limit per unit (`max_for(unit)` episodes, at least 1,
+    /// plus the latest): the workbench keeps more of the unit that is training than of finished
+    /// ones. Rows stay in their order.
+    pub fn thin_episodes_with(&mut self, max_for: impl Fn(&UnitKey) -> usize) {
         use std::collections::HashMap;
-        let max = max.max(1);
         let mut latest: HashMap<&UnitKey, usize> = HashMap::new();
         for (u, e) in self
             .histograms
@@ -693,6 +699,7 @@ impl RunData {
         let rule: HashMap<UnitKey, (usize, usize)> = latest
             .into_iter()
             .map(|(u, last)| {
+                let max = max_for(u).max(1);
                 let mut stride = 1usize;
                 while last.saturating_sub(1) / stride + 1 > max {
                     stride *= 2;
@@ -979,6 +986,46 @@ mod tests {
         );
         all.thin_episodes(24);
         assert_eq!(live, all);
+    }
+
+    /// Per-unit limits: a unit thinned later to fewer episodes keeps a subset of what it had
+    /// (power-of-two strides nest), always its first and latest episode.
+    #[test]
+    fn a_finished_unit_is_thinned_to_fewer_episodes_than_the_training_one() {
+        let unit = |m: &str| UnitKey {
+            method: m.into(),
+            seed: 0,
+            rotation: "A".into(),
+        };
+        let (a, b) = (unit("done"), unit("training"));
+        let mut d = RunData::default();
+        for e in 1..=40 {
+            for u in [&a, &b] {
+                d.pcgrad.push(PcgradRow {
+                    unit: u.clone(),
+                    episode: e,
+                    step: 1,
+                    task_i: "inner".into(),
+                    task_j: "outer_pooled".into(),
+                    cosine: 0.0,
+                    projected: false,
+                });
+            }
+        }
+        let eps = |d: &RunData, u: &UnitKey| -> Vec<usize> {
+            d.pcgrad
+                .iter()
+                .filter(|r| &r.unit == u)
+                .map(|r| r.episode)
+                .collect()
+        };
+        d.thin_episodes(24);
+        let before = eps(&d, &a);
+        d.thin_episodes_with(|u| if u == &b { 24 } else { 6 });
+        let after = eps(&d, &a);
+        assert_eq!(after, vec![1, 9, 17, 25, 33, 40]);
+        assert!(after.iter().all(|e| before.contains(e)), "{before:?}");
+        assert_eq!(eps(&d, &b), before);
     }
 
     #[test]
