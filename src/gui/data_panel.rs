@@ -162,6 +162,7 @@ impl DataPanel {
         let spawned = std::thread::Builder::new()
             .name("heldout-load".into())
             .spawn(move || {
+                super::background_priority();
                 let r =
                     crate::experiment::plan_load_data(&exp2, &base2).map_err(|e| format!("{e:#}"));
                 let _ = tx.send(r);

@@ -281,6 +281,7 @@ impl Jobs {
         let spawned = std::thread::Builder::new()
             .name(format!("heldout-run-{}", j.id))
             .spawn(move || {
+                super::background_priority();
                 let mut sink = |e: RunEvent| {
                     // the UI may be gone (window closed): the run goes on to its stop flag
                     let _ = tx.send(Msg::Event(e));

@@ -937,3 +937,17 @@ pub fn launch(opts: LaunchOptions) -> Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("could not open the workbench window: {e}"))
 }
+
+/// Lowers the calling worker thread's scheduling priority (nice +10) so that, on a machine with
+/// fewer cores than busy threads, the UI thread is scheduled first and stays responsive while a
+/// run trains and a dataset loads: threads it spawns afterwards (the training's compute threads)
+/// inherit it. Scheduling only: no number changes. Linux only; elsewhere it does nothing.
+pub(crate) fn background_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes plain integers and touches no memory of ours; on Linux
+    // `PRIO_PROCESS` with id 0 applies to the calling thread only. A failure (e.g. a sandbox
+    // forbidding it) leaves the priority as it was, which is harmless, so the result is ignored.
+    unsafe {
+        let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
