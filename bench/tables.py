@@ -467,9 +467,11 @@ def frames_block(path):
                 f"{'finished' if not c['during'].startswith('running') else 'still running'} when "
                 f"the window closed): the live view kept {int(c['rows']):,} rows, peak RSS "
                 f"{c['peak']} MB, UI build p99 {c['ui']} ms — it keeps the histograms, curves and "
-                f"PCGrad cosines of at most 24 episodes per unit (1, 1 + s, 1 + 2s, … and the latest; "
-                f"`RunData::thin_episodes`, tested) and no test scores, while the run folder keeps "
-                f"every row.")
+                f"PCGrad cosines of at most 24 episodes of the unit that is training and 6 of the "
+                f"others (1, 1 + s, 1 + 2s, … and the latest; `RunData::thin_episodes_with`, tested), "
+                f"thinned whenever the kept rows grew by a quarter, and no test scores, while the "
+                f"run folder keeps every row. The workbench's run and loading threads run at nice "
+                f"+10, so that on 2 cores the UI thread is scheduled first.")
     if exp:
         out += (f" Exporting the demo run's {exp.group(2)} figure files (SVG and PNG) and its "
                 f"tables ({exp.group(1)} files in all) takes {exp.group(3)} s.")
