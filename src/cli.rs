@@ -158,6 +158,10 @@ pub struct RunArgs {
     /// (`IsolationForest,Ecod`). Parameters of methods already in `compare` are kept.
     #[arg(long, value_name = "all|NAME,NAME")]
     pub compare: Option<String>,
+    /// Refuse the run when it is estimated to need more memory than this (e.g. 8G, 512M;
+    /// default: this machine's memory, or HELDOUT_MEMORY_LIMIT).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +200,15 @@ pub struct ValidateArgs {
     /// Episodes to show per rotation.
     #[arg(long, default_value_t = 3)]
     pub episodes: usize,
+    /// Refuse experiments estimated to need more memory than this (e.g. 8G, 512M; default:
+    /// this machine's memory, or HELDOUT_MEMORY_LIMIT).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+    pub memory_limit: Option<f64>,
+}
+
+/// `--memory-limit`'s value in bytes.
+fn parse_memory_limit(s: &str) -> std::result::Result<f64, String> {
+    crate::experiment::estimate::parse_size(s)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -306,6 +319,24 @@ pub enum BenchCommand {
     /// Fit and score seconds and peak memory of each registered method on the CIC-IDS2017
     /// sample (one held-out family, one seed), as the reference's `cost.json` records them.
     Methods(BenchMethodsArgs),
+    /// Runs an experiment and sets each unit's measured wall time and peak memory beside the
+    /// estimate `heldout validate` prints (the check of the estimate; bench/estimate.sh).
+    Estimate(BenchEstimateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEstimateArgs {
+    /// The experiment file (RON).
+    pub file: PathBuf,
+    /// Override a field, in RON syntax (as `heldout run --set`).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Methods beside `method`, replacing `compare` (as `heldout run --compare`).
+    #[arg(long, value_name = "all|NAME,NAME")]
+    pub compare: Option<String>,
+    /// Where the benchmark's run folder goes.
+    #[arg(long, default_value = "target/bench-runs")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +517,25 @@ fn run(cli: Cli) -> Result<()> {
                     r.peak_rss_mb
                 );
             }
+            Ok(())
+        }
+        Some(Command::Bench(BenchCommand::Estimate(a))) => {
+            let exp = crate::experiment::Experiment::load(&a.file, &a.set)?;
+            let exp = match &a.compare {
+                Some(list) => {
+                    let compare = compare_list(list, &exp.method, &exp.compare)?;
+                    exp.with_compare(compare)?
+                }
+                None => exp,
+            };
+            let dir = crate::experiment::new_run_dir(&a.out, "bench-estimate");
+            let (est, units, total, peak) = crate::experiment::bench::bench_estimate(&exp, &dir)?;
+            print!("{}", est.to_text());
+            println!();
+            print!(
+                "{}",
+                crate::experiment::bench::estimate_table(&est, &units, total, peak)
+            );
             Ok(())
         }
         Some(Command::Bench(BenchCommand::Episode(a))) => {
@@ -680,6 +730,9 @@ fn run_experiment(a: RunArgs) -> Result<()> {
     use crate::experiment::{new_run_dir, Experiment, RunEvent, RunState};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    if let Some(b) = a.memory_limit {
+        crate::experiment::estimate::set_memory_limit(b, "--memory-limit");
+    }
     let (exp, dir) = match &a.resume {
         Some(dir) => {
             let exp = crate::experiment::load_resumable(dir)?;
@@ -806,6 +859,7 @@ fn run_experiment(a: RunArgs) -> Result<()> {
                 finished.push(line);
             }
             RunEvent::Warning(w) => bar.suspend(|| eprintln!("warning: {w}")),
+            RunEvent::Estimate(e) => bar.suspend(|| eprintln!("{e}")),
             RunEvent::Detector(_) | RunEvent::Data(_) => {}
         }
     }
@@ -859,14 +913,21 @@ fn export(a: ExportArgs) -> Result<()> {
 }
 
 fn validate(a: ValidateArgs) -> Result<()> {
-    use crate::experiment::{plan_load_data, Experiment, Plan};
+    use crate::experiment::{plan_load_data, Estimate, Experiment, Plan};
+    if let Some(b) = a.memory_limit {
+        crate::experiment::estimate::set_memory_limit(b, "--memory-limit");
+    }
     let exp = Experiment::load(&a.file, &[])?;
     let table =
         plan_load_data(&exp, exp.base()).with_context(|| format!("{}: data", a.file.display()))?;
     let plan =
         Plan::build(&exp, &table, a.episodes).with_context(|| a.file.display().to_string())?;
     print!("{}", plan.to_text(&exp, &table));
-    Ok(())
+    let est =
+        Estimate::of(&exp, &table).map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    print!("\n{}", est.to_text());
+    est.check_memory(&exp)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -916,8 +916,73 @@ impl super::MethodSpec for DeepSadParams {
     fn name(&self) -> String {
         "deepsad".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        // normals and the labelled few-shot anomalies, shuffled together
+        self.common().cost(s.normals + s.few_shot_total(), s)
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<DeepSadModel>(SadOrSvdd::Sad(self.clone()), super::MethodSpec::name(self), ctx.seed)
+    }
+}
+
+impl Common<'_> {
+    /// One unit's cost with `n` training rows (normals, plus labelled anomalies for Deep SAD).
+    fn cost(&self, n: f64, s: &super::cost::UnitSizes) -> super::cost::Cost {
+        use super::cost::*;
+        let mut enc: Layers = Vec::new();
+        let mut prev = s.d;
+        for &h in self.hidden {
+            enc.push((prev, h as f64));
+            prev = h as f64;
+        }
+        enc.push((prev, self.rep_dim as f64));
+        // the mirror decoder: rep → … → first hidden → d
+        let mut dec: Layers = Vec::new();
+        let mut prev = self.rep_dim as f64;
+        for &h in self.hidden.iter().rev() {
+            dec.push((prev, h as f64));
+            prev = h as f64;
+        }
+        dec.push((prev, s.d));
+        let both: Layers = enc.iter().chain(&dec).copied().collect();
+        let params = dense_params(&enc, false) + dense_params(&dec, false);
+        let bs = (self.batch_size as f64).min(n);
+        let per_epoch = (n / self.batch_size as f64).ceil();
+        use super::mlp::{BN_TRAIN_SPEED as TRAIN_SPEED, SCORE_SPEED};
+        Cost {
+            params,
+            state_bytes: adam_state_bytes(params),
+            step_bytes: dense_activation_bytes(&both, bs, 4.0)
+                .max(dense_activation_bytes(&enc, EVAL_CHUNK as f64, 2.0)),
+            phases: vec![
+                Phase {
+                    name: "autoencoder pre-training",
+                    steps: self.pre_epochs as f64 * per_epoch,
+                    flops: dense_train_flops(&both, bs),
+                    speed: TRAIN_SPEED,
+                },
+                Phase {
+                    name: "training steps",
+                    steps: self.epochs as f64 * per_epoch,
+                    flops: dense_train_flops(&enc, bs),
+                    speed: TRAIN_SPEED,
+                },
+                Phase {
+                    name: "centre and scoring",
+                    steps: 1.0,
+                    flops: dense_forward_flops(&enc, n + s.checkpoint + s.scored()),
+                    speed: SCORE_SPEED,
+                },
+            ],
+            records: (self.pre_epochs + self.epochs) as f64 + checkpoint_records(s),
+        }
+    }
+}
+
+impl DeepSvddParams {
+    /// One unit's cost (see [`super::MethodSpec::cost`]): trained on the normals.
+    pub fn cost_of(&self, s: &super::cost::UnitSizes) -> super::cost::Cost {
+        self.common().cost(s.normals, s)
     }
 }
 

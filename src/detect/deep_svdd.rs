@@ -24,6 +24,9 @@ impl super::MethodSpec for DeepSvddParams {
     fn name(&self) -> String {
         "deepsvdd".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        self.cost_of(s)
+    }
     fn build(
         &self,
         ctx: &super::BuildCtx,

@@ -402,6 +402,36 @@ impl super::MethodSpec for DevNetParams {
     fn name(&self) -> String {
         "devnet".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let layers = vec![(s.d, self.hidden as f64), (self.hidden as f64, 1.0)];
+        let params = dense_params(&layers, true);
+        let rows = self.batch_size as f64;
+        use super::mlp::{DEVNET_SPEED as TRAIN_SPEED, SCORE_SPEED};
+        Cost {
+            params,
+            state_bytes: adam_state_bytes(params),
+            step_bytes: dense_activation_bytes(&layers, rows, 3.0)
+                + F32 * self.n_reference as f64
+                + dense_activation_bytes(&layers, SCORE_CHUNK as f64, 2.0),
+            phases: vec![
+                Phase {
+                    name: "training steps",
+                    steps: self.epochs as f64 * self.batches_per_epoch as f64,
+                    // plus the reference scores: a normal draw (~20 operations) each
+                    flops: dense_train_flops(&layers, rows) + 20.0 * self.n_reference as f64,
+                    speed: TRAIN_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    flops: dense_forward_flops(&layers, s.checkpoint + s.scored()),
+                    speed: SCORE_SPEED,
+                },
+            ],
+            records: self.epochs as f64 + checkpoint_records(s),
+        }
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<DevNetModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }

@@ -281,10 +281,42 @@ impl super::MethodSpec for EcodParams {
     fn name(&self) -> String {
         "ecod".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let n = s.normals.max(2.0);
+        let log_n = n.log2();
+        Cost {
+            // each column's distinct values and counts
+            params: 2.0 * n * s.d,
+            state_bytes: 8.0 * n * s.d,
+            // one column being sorted
+            step_bytes: 16.0 * n,
+            phases: vec![
+                Phase {
+                    name: "sorting columns",
+                    steps: s.d,
+                    flops: 4.0 * n * log_n,
+                    speed: SORT_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    // a binary search per value, both tails
+                    flops: 4.0 * (s.checkpoint + s.scored()) * s.d * log_n,
+                    speed: SORT_SPEED,
+                },
+            ],
+            records: checkpoint_records(s),
+        }
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<Ecod>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
+
+/// Speed of sorting and binary searches (see [`super::cost::Speed`]), fitted by
+/// `heldout bench estimate`.
+const SORT_SPEED: super::cost::Speed = super::cost::Speed::new(0.02, 20.0);
 
 impl super::Fit for Ecod {
     type Params = EcodParams;

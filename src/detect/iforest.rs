@@ -425,10 +425,50 @@ impl super::MethodSpec for IsolationForestParams {
     fn name(&self) -> String {
         "iforest".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let psi = if self.max_samples == 0 {
+            s.normals.min(256.0)
+        } else {
+            (self.max_samples as f64).min(s.normals)
+        }
+        .max(2.0);
+        let trees = self.n_estimators as f64;
+        let depth = psi.log2().ceil();
+        // a tree holds up to 2ψ nodes (feature, threshold, children, size: ~24 bytes)
+        let nodes = trees * 2.0 * psi;
+        Cost {
+            params: 2.0 * nodes,
+            state_bytes: 24.0 * nodes,
+            // the tree being grown: its sample's rows and index buffers
+            step_bytes: psi * (s.d * F32 + 16.0),
+            phases: vec![
+                Phase {
+                    name: "trees",
+                    // per level, each row is compared and moved (~8 operations), the split
+                    // feature's min and max scanned
+                    steps: trees,
+                    flops: 8.0 * psi * depth,
+                    speed: TREE_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    flops: 8.0 * (s.checkpoint + s.scored()) * trees * depth,
+                    speed: TREE_SPEED,
+                },
+            ],
+            records: checkpoint_records(s),
+        }
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<IsolationForestModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
+
+/// Speed of tree growing and traversal (branchy, memory-bound; see [`super::cost::Speed`]),
+/// fitted by `heldout bench estimate`.
+const TREE_SPEED: super::cost::Speed = super::cost::Speed::new(0.02, 20.0);
 
 impl super::Fit for IsolationForestModel {
     type Params = IsolationForestParams;

@@ -222,6 +222,104 @@ impl super::MethodSpec for MetaLearnerParams {
         "meta_learner".into()
     }
 
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let p = self;
+        let (net, dec, norms) = p.layers(s.d);
+        let params = dense_params(&net, true) + dense_params(&dec, true) + norms + 1.0;
+        let both: Layers = net.iter().chain(&dec).copied().collect();
+        let e = &s.episodes;
+        let episodes = e.count as f64;
+        // inner (as `fit`): a task of k families holds k·n_f normal rows; an epoch has
+        // ⌈longest task / batch⌉ steps, each `inner_batch` rows of every task (fewer at a task's
+        // end). Averaged over the sampler's draws; the most tasks for memory.
+        let n_f = (p.inner_per_family as f64).min(s.normals);
+        let b_in = p.inner_batch as f64;
+        let per_epoch = |t: &[usize]| {
+            let longest = t.iter().copied().max().unwrap_or(1).max(1) as f64 * n_f;
+            (longest / b_in).ceil()
+        };
+        let inner_steps = p.inner_epochs as f64 * s.mean_draw(|t, _| per_epoch(t));
+        // rows of all steps of an epoch: every task's rows once
+        let inner_rows = p.inner_epochs as f64
+            * s.mean_draw(|t, _| t.iter().map(|&k| k.max(1) as f64).sum::<f64>().max(1.0) * n_f);
+        let rows_per_inner = inner_rows / inner_steps.max(1.0);
+        let max_tasks = s
+            .draws
+            .iter()
+            .map(|(t, _)| t.len())
+            .max()
+            .unwrap_or(e.inner_tasks.1)
+            .max(1) as f64;
+        // outer: each outer anomaly with a normal row, in batches
+        let set = 2.0 * s.mean_draw(|_, o| o as f64);
+        let outer_batch = (p.outer_batch as f64).min(set.max(1.0));
+        let outer_steps = p.outer_epochs as f64 * s.mean_draw(|_, o| (2.0 * o as f64 / p.outer_batch as f64).ceil());
+        let outer_fams = (e.outer_families as f64).min(s.few_shot.len() as f64);
+        let j_train = p.odin_steps_train as f64;
+        let j_eval = p.odin_steps_eval as f64;
+        // the ODIN input gradient is a backward pass through the whole encoder (2 forwards)
+        let odin_eval = |rows: f64| (1.0 + 3.0 * j_eval) * dense_forward_flops(&net, rows);
+        let checkpoints = 2.0 * episodes + 1.0;
+        let pretrain_steps = p.pretrain_epochs as f64 * (s.normals / p.inner_batch as f64).ceil();
+        let mut phases = vec![
+            Phase {
+                name: "inner steps",
+                steps: episodes * inner_steps,
+                flops: dense_train_flops(&both, rows_per_inner),
+                speed: INNER_SPEED,
+            },
+            Phase {
+                name: "outer steps",
+                // J ODIN passes in train mode, then pass A (per-task losses; PCGrad) and pass B
+                // (ρ) over head and last block, from features computed once
+                steps: episodes * outer_steps,
+                flops: (3.0 * j_train + 6.0) * dense_forward_flops(&net, outer_batch),
+                speed: OUTER_SPEED,
+            },
+            Phase {
+                name: "checkpoints",
+                steps: checkpoints,
+                flops: odin_eval(s.checkpoint),
+                speed: SCORE_SPEED,
+            },
+            Phase {
+                name: "scoring",
+                steps: 1.0,
+                flops: odin_eval(s.scored()),
+                speed: SCORE_SPEED,
+            },
+        ];
+        if pretrain_steps > 0.0 {
+            phases.insert(
+                0,
+                Phase {
+                    name: "pre-training",
+                    steps: pretrain_steps,
+                    flops: dense_train_flops(&both, (p.inner_batch as f64).min(s.normals)),
+                    speed: INNER_SPEED,
+                },
+            );
+        }
+        // activations: residual, two layer norms, GELU and dropout masks per block (~6 copies)
+        let step_bytes = dense_activation_bytes(&both, max_tasks * b_in.min(n_f * e.families_per_task as f64), 6.0)
+            .max((j_train + 2.0) * dense_activation_bytes(&net, outer_batch, 6.0))
+            // frozen-path workspaces: blocks of 768 rows per thread at every width
+            .max(2.0 * 768.0 * F32 * net.iter().map(|&(_, o)| o).sum::<f64>());
+        let outer_tasks = outer_fams + 1.0;
+        Cost {
+            params,
+            // weights, gradients and Adam moments of the inner optimiser, plus the outer
+            // optimisers' moments (head, last block) and PCGrad's per-task gradients
+            state_bytes: adam_state_bytes(params)
+                + outer_tasks * F32 * p.last_block_params(),
+            step_bytes,
+            phases,
+            records: episodes * (inner_steps + outer_steps * (1.0 + outer_tasks * outer_tasks / 2.0))
+                + checkpoints * checkpoint_records(s),
+        }
+    }
+
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn Detector>, DetectError> {
         Ok(Box::new(MetaLearner::new(
             self.clone(),
@@ -229,6 +327,45 @@ impl super::MethodSpec for MetaLearnerParams {
             ctx.seed,
             ctx.device,
         )?))
+    }
+}
+
+/// Speed constants of the meta-learner's work (see [`super::cost::Speed`]), fitted on the
+/// development machine by `heldout bench estimate` (bench/results/estimate-*.txt).
+/// The fused kernels beat candle's 256³ product (the calibration) on these shapes, and the flop
+/// counts are upper bounds (an input gradient needs no weight gradients), so the graph-free
+/// passes' efficiencies exceed 1.
+const INNER_SPEED: super::cost::Speed = super::cost::Speed::new(1.2, 100.0);
+const OUTER_SPEED: super::cost::Speed = super::cost::Speed::new(0.95, 200.0);
+pub(crate) const SCORE_SPEED: super::cost::Speed = super::cost::Speed::new(1.9, 5000.0);
+
+impl MetaLearnerParams {
+    /// The dense layers of encoder + head, those of the decoder, and the layer-norm parameters
+    /// (two per block, the head's one; γ and β each), for `d` features.
+    pub fn layers(&self, d: f64) -> (super::cost::Layers, super::cost::Layers, f64) {
+        let (h, e, hd) = (
+            self.enc_hidden as f64,
+            self.embed_dim as f64,
+            self.dec_hidden as f64,
+        );
+        let mut net = vec![(d, h)];
+        for _ in 0..self.enc_depth {
+            net.extend([(h, h), (h, h)]);
+        }
+        net.extend([(h, e), (e, 2.0)]);
+        let mut dec = vec![(e, hd)];
+        for _ in 0..self.dec_depth {
+            dec.extend([(hd, hd), (hd, hd)]);
+        }
+        dec.push((hd, d));
+        let norms = 4.0 * h * self.enc_depth as f64 + 4.0 * hd * self.dec_depth as f64 + 2.0 * e;
+        (net, dec, norms)
+    }
+
+    /// Parameters of the encoder's last block and the head (what the outer stage trains).
+    fn last_block_params(&self) -> f64 {
+        let (h, e) = (self.enc_hidden as f64, self.embed_dim as f64);
+        2.0 * (h * h + h) + 4.0 * h + 2.0 * e + 2.0 * e + 2.0
     }
 }
 

@@ -382,10 +382,51 @@ impl super::MethodSpec for MlpParams {
             AnomalyRows::AllSeen => "mlp_full".into(),
         }
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let mut layers: Layers = Vec::new();
+        let mut prev = s.d;
+        for &h in &self.hidden {
+            layers.push((prev, h as f64));
+            prev = h as f64;
+        }
+        layers.push((prev, 1.0));
+        let params = dense_params(&layers, true);
+        let rows = 2.0 * (self.half_batch as f64);
+        Cost {
+            params,
+            state_bytes: adam_state_bytes(params),
+            step_bytes: dense_activation_bytes(&layers, rows, 3.0)
+                .max(dense_activation_bytes(&layers, SCORE_CHUNK as f64, 2.0)),
+            phases: vec![
+                Phase {
+                    name: "training steps",
+                    steps: self.epochs as f64 * (s.normals / self.half_batch as f64).ceil(),
+                    flops: dense_train_flops(&layers, rows),
+                    speed: TRAIN_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    flops: dense_forward_flops(&layers, s.checkpoint + s.scored()),
+                    speed: SCORE_SPEED,
+                },
+            ],
+            records: self.epochs as f64 + checkpoint_records(s),
+        }
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<MlpModel>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
+
+/// Speed constants of the small dense networks' training and scoring (see
+/// [`super::cost::Speed`]), fitted by `heldout bench estimate`.
+pub(crate) const TRAIN_SPEED: super::cost::Speed = super::cost::Speed::new(0.7, 30.0);
+pub(crate) const SCORE_SPEED: super::cost::Speed = super::cost::Speed::new(0.3, 500.0);
+/// Deep SVDD / SAD (batch norm, small layers) and DevNet (one small layer, overhead-bound).
+pub(crate) const BN_TRAIN_SPEED: super::cost::Speed = super::cost::Speed::new(0.4, 30.0);
+pub(crate) const DEVNET_SPEED: super::cost::Speed = super::cost::Speed::new(0.3, 80.0);
 
 impl super::Fit for MlpModel {
     type Params = MlpParams;

@@ -4,6 +4,7 @@
 //! To add a method: write `detect/NAME.rs` with its parameter struct implementing
 //! [`MethodSpec`] and its [`Detector`], then add one line to the `registry!` list below.
 
+pub mod cost;
 pub mod registry;
 
 pub use registry::{BuildCtx, Labels, MethodInfo, MethodSpec, ParamError, ParamInfo, ParamKind};

@@ -1118,10 +1118,57 @@ impl super::MethodSpec for OneClassSvmParams {
     fn name(&self) -> String {
         "ocsvm".into()
     }
+    fn cost(&self, s: &super::cost::UnitSizes, _main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let l = s.normals.min(self.max_train as f64).max(1.0);
+        // libsvm's solver: about l iterations (fewer with shrinking), each needing up to two
+        // kernel columns of l entries (3d operations each) when not cached; the cache holds the
+        // columns asked for, about a tenth of them on the CIC-IDS2017 sample
+        let capacity = (self.cache_mb as f64 * 1048576.0 / (F32 * l)).min(l);
+        let miss = 1.0 - capacity / l;
+        let cached = capacity.min(0.1 * l);
+        let iterations = if self.max_iter == 0 {
+            l
+        } else {
+            l.min(self.max_iter as f64)
+        };
+        let sv = (self.nu * l * 1.1).min(l).max(1.0);
+        Cost {
+            params: sv * (s.d + 1.0),
+            state_bytes: sv * (s.d + 1.0) * F32,
+            // the rows, the kernel cache (as full as the columns asked for), α and gradients
+            step_bytes: l * s.d * F32 + cached * l * F32 + 6.0 * 8.0 * l,
+            phases: vec![
+                Phase {
+                    name: "kernel rows",
+                    steps: 1.0,
+                    flops: 3.0 * s.d * l * (l + 2.0 * iterations * miss),
+                    speed: KERNEL_SPEED,
+                },
+                Phase {
+                    name: "solver iterations",
+                    steps: iterations,
+                    flops: 10.0 * l,
+                    speed: KERNEL_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    flops: 3.0 * s.d * sv * (s.checkpoint + s.scored()),
+                    speed: KERNEL_SPEED,
+                },
+            ],
+            records: checkpoint_records(s),
+        }
+    }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {
         super::fitted::<OneClassSvm>(self.clone(), super::MethodSpec::name(self), ctx.seed)
     }
 }
+
+/// Speed of RBF kernel evaluations and the solver's scans (see [`super::cost::Speed`]),
+/// fitted by `heldout bench estimate`.
+const KERNEL_SPEED: super::cost::Speed = super::cost::Speed::new(0.25, 1.0);
 
 impl super::Fit for OneClassSvm {
     type Params = OneClassSvmParams;

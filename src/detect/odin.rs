@@ -73,6 +73,44 @@ impl super::MethodSpec for OdinParams {
         format!("odin_T{}_eps{}", self.temperature, self.epsilon)
     }
 
+    fn cost(&self, s: &super::cost::UnitSizes, main: &super::Method) -> super::cost::Cost {
+        use super::cost::*;
+        let arch = match main {
+            super::Method::MetaLearner(a) => a.clone(),
+            _ => MetaLearnerParams::default(),
+        };
+        let (net, _, norms) = arch.layers(s.d);
+        // no decoder: its layer norms are not built either
+        let norms = norms - 4.0 * arch.dec_hidden as f64 * arch.dec_depth as f64;
+        let params = dense_params(&net, true) + norms;
+        let rows = BATCH as f64 + (BATCH as f64).min(s.normals);
+        let steps = self.epochs as f64 * (s.normals / BATCH as f64).ceil();
+        // scoring: forward, the input gradient (a backward, ~2 forwards), forward again
+        let score = |n: f64| 4.0 * dense_forward_flops(&net, n);
+        Cost {
+            params,
+            state_bytes: adam_state_bytes(params),
+            // scoring on the CPU runs in blocks of 768 rows per thread (the graph path on a GPU
+            // keeps 4,096-row chunks there)
+            step_bytes: dense_activation_bytes(&net, rows, 6.0),
+            phases: vec![
+                Phase {
+                    name: "training steps",
+                    steps,
+                    flops: dense_train_flops(&net, rows),
+                    speed: TRAIN_SPEED,
+                },
+                Phase {
+                    name: "scoring",
+                    steps: 1.0,
+                    flops: score(s.checkpoint + s.scored()),
+                    speed: SCORE_SPEED,
+                },
+            ],
+            records: self.epochs as f64 + checkpoint_records(s),
+        }
+    }
+
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn Detector>, DetectError> {
         // The reference trains ODIN on the meta-learner's encoder and head, same sizes.
         let arch = match ctx.main {
@@ -90,6 +128,13 @@ impl super::MethodSpec for OdinParams {
 }
 
 /// The ODIN baseline.
+/// Normal rows per training step (and as many few-shot anomalies), as the reference.
+const BATCH: usize = 128;
+/// Speed constants (see [`super::cost::Speed`]), fitted by `heldout bench estimate`.
+/// Training runs on candle's graph; scoring on the meta-learner's graph-free ODIN pass.
+const TRAIN_SPEED: super::cost::Speed = super::cost::Speed::new(0.3, 500.0);
+use super::meta::SCORE_SPEED;
+
 pub struct Odin {
     pub p: OdinParams,
     d: usize,
@@ -231,7 +276,7 @@ impl Detector for Odin {
                 "ODIN needs normal rows and few-shot anomalies".into(),
             ));
         }
-        let batch = 128usize;
+        let batch = BATCH;
         let steps_per_epoch = n.div_ceil(batch);
         let total = self.p.epochs * steps_per_epoch;
         let mut opt = Adam::new(self.params.all(), AdamConfig::new(self.p.lr, 1e-4, true))?;

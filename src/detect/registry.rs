@@ -195,6 +195,9 @@ pub trait MethodSpec:
     /// The name of a unit in tables and folders (may include parameter values).
     fn name(&self) -> String;
     fn build(&self, ctx: &BuildCtx) -> Result<Box<dyn Detector>, DetectError>;
+    /// What one unit costs on rows of sizes `s` (`main`: the experiment's main method, for
+    /// baselines sized after it): parameters, memory, and the work of each phase.
+    fn cost(&self, s: &super::cost::UnitSizes, main: &super::Method) -> super::cost::Cost;
 }
 
 /// Checks every parameter of `p` against its declared range, then the method's own rules.
@@ -332,6 +335,17 @@ macro_rules! registry {
             pub fn is_default(&self) -> bool {
                 match self {
                     $(Method::$variant(p) => *p == <$params>::default(),)*
+                }
+            }
+
+            /// What one unit of it costs (see [`MethodSpec::cost`]).
+            pub fn cost(
+                &self,
+                s: &$crate::detect::cost::UnitSizes,
+                main: &Method,
+            ) -> $crate::detect::cost::Cost {
+                match self {
+                    $(Method::$variant(p) => $crate::detect::MethodSpec::cost(p, s, main),)*
                 }
             }
 

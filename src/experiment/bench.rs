@@ -273,3 +273,161 @@ pub fn bench_methods(
     }
     Ok(out)
 }
+
+/// One unit of `heldout bench estimate`: wall time and peak RSS measured around it.
+#[derive(Debug, Clone)]
+pub struct UnitMeasure {
+    pub method: String,
+    pub seed: u64,
+    pub held_out: String,
+    /// From the unit's start to the next unit's (or the run's end): training, scoring, files.
+    pub seconds: f64,
+    /// Peak RSS of the process during the unit (reset at its start).
+    pub peak_rss_bytes: f64,
+}
+
+/// Runs `exp` into `dir` and measures each unit; returns the estimate made before it (this
+/// machine's calibration and limit), the units, the whole run's seconds and its peak RSS.
+pub fn bench_estimate(
+    exp: &super::CheckedExperiment,
+    dir: &Path,
+) -> Result<(super::Estimate, Vec<UnitMeasure>, f64, f64)> {
+    let before = proc_status_bytes("VmRSS:").unwrap_or(0);
+    let table = super::plan::load_data(exp, exp.base())?;
+    super::run::release_freed_memory();
+    eprintln!(
+        "RSS before loading {:.0} MB, after (freed memory released) {:.0} MB; table {:.0} MB",
+        before as f64 / 1e6,
+        proc_status_bytes("VmRSS:").unwrap_or(0) as f64 / 1e6,
+        super::estimate::table_bytes(&table) / 1e6
+    );
+    let est = super::Estimate::of(exp, &table).map_err(anyhow::Error::msg)?;
+    drop(table);
+    let stop = AtomicBool::new(false);
+    let mut units: Vec<UnitMeasure> = Vec::new();
+    let mut open: Option<(UnitMeasure, Instant)> = None;
+    let close = |open: &mut Option<(UnitMeasure, Instant)>, units: &mut Vec<UnitMeasure>| {
+        if let Some((mut u, t)) = open.take() {
+            u.seconds = t.elapsed().as_secs_f64();
+            u.peak_rss_bytes = proc_status_bytes("VmHWM:").unwrap_or(0) as f64;
+            units.push(u);
+        }
+    };
+    let t0 = Instant::now();
+    let mut process_peak = 0f64;
+    let mut sink = |e: RunEvent| {
+        if let RunEvent::Unit {
+            method,
+            seed,
+            held_out,
+            ..
+        } = e
+        {
+            close(&mut open, &mut units);
+            process_peak = process_peak.max(units.last().map_or(0.0, |u| u.peak_rss_bytes));
+            reset_peak_rss();
+            open = Some((
+                UnitMeasure {
+                    method,
+                    seed,
+                    held_out,
+                    seconds: 0.0,
+                    peak_rss_bytes: 0.0,
+                },
+                Instant::now(),
+            ));
+        }
+    };
+    run(exp, dir, &stop, &mut sink)?;
+    close(&mut open, &mut units);
+    let total = t0.elapsed().as_secs_f64();
+    let process_peak = units
+        .iter()
+        .map(|u| u.peak_rss_bytes)
+        .fold(process_peak, f64::max);
+    Ok((est, units, total, process_peak))
+}
+
+/// `heldout bench estimate`'s table: per method, the estimate beside the measurement and their
+/// ratio (measured / estimated).
+pub fn estimate_table(
+    est: &super::Estimate,
+    units: &[UnitMeasure],
+    total: f64,
+    process_peak: f64,
+) -> String {
+    use super::estimate::{bytes, duration};
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<26} {:>5} {:>10} {:>10} {:>10} {:>6}   {:>9} {:>9} {:>6}",
+        "method",
+        "units",
+        "est s/unit",
+        "meas mean",
+        "meas max",
+        "ratio",
+        "est peak",
+        "meas peak",
+        "ratio"
+    );
+    for m in &est.methods {
+        let mine: Vec<&UnitMeasure> = units.iter().filter(|u| u.method == m.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mean = mine.iter().map(|u| u.seconds).sum::<f64>() / mine.len() as f64;
+        let max = mine.iter().map(|u| u.seconds).fold(0.0, f64::max);
+        let peak = mine.iter().map(|u| u.peak_rss_bytes).fold(0.0, f64::max);
+        let est_peak = super::estimate::BASE_BYTES + est.data_bytes + m.unit_bytes();
+        let _ = writeln!(
+            s,
+            "{:<26} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>6.2}   {:>9} {:>9} {:>6.2}",
+            m.name,
+            mine.len(),
+            m.seconds_per_unit,
+            mean,
+            max,
+            mean / m.seconds_per_unit,
+            bytes(est_peak),
+            bytes(peak),
+            peak / est_peak
+        );
+    }
+    for m in &est.methods {
+        let phases: Vec<String> = m
+            .cost
+            .phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {:.0} × {:.3} GFLOP = {:.3} s",
+                    p.name,
+                    p.steps,
+                    p.flops / 1e9,
+                    super::estimate::phase_seconds(p, &est.calibration)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {}: {}; {:.0} run rows",
+            m.name,
+            phases.join(", "),
+            m.cost.records
+        );
+    }
+    let _ = writeln!(
+        s,
+        "whole run: estimated {} ({:.2} s), measured {:.2} s, ratio {:.2}; peak estimated {}, measured {} (process, training), ratio {:.2}",
+        duration(est.total_seconds),
+        est.total_seconds,
+        total,
+        total / est.total_seconds,
+        bytes(est.peak_bytes),
+        bytes(process_peak),
+        process_peak / est.peak_bytes
+    );
+    s
+}

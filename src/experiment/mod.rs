@@ -5,12 +5,14 @@ pub const DEMO_EXPERIMENT: &str = include_str!("../../experiments/demo.ron");
 
 pub mod bench;
 mod config;
+pub mod estimate;
 pub mod overrides;
 mod plan;
 pub mod playground;
 mod run;
 
 pub use config::*;
+pub use estimate::Estimate;
 pub use overrides::apply_overrides;
 pub use plan::{load_data as plan_load_data, priority_families, Plan, RotationPlan};
 pub use run::{

@@ -36,6 +36,9 @@ pub enum RunEvent {
     Detector(Event),
     /// New rows for the run folder (the same rows the files get): the live view's data.
     Data(Box<RunData>),
+    /// The experiment's estimated cost (one line: time per unit and in all, peak memory),
+    /// reported before the first unit.
+    Estimate(String),
     /// Something the user must know that does not stop the run (e.g. the 0.5 threshold
     /// fallback); also listed in `summary.md`.
     Warning(String),
@@ -228,6 +231,18 @@ fn decimate(xs: &[f64], ys: &[f64], max: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Returns the heap memory freed after loading (the parser's buffers) to the system: glibc keeps
+/// up to 64 MiB of it otherwise (`M_TRIM_THRESHOLD`, set in `main`), which the training would
+/// carry as resident memory for the whole run.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free heap pages to the system; it is thread-safe (it
+    // takes the allocator's locks) and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs the whole experiment into `dir` (created; `config.ron` first).
 pub fn run(
     exp: &CheckedExperiment,
@@ -364,7 +379,12 @@ fn run_inner(
     mut done: Vec<UnitKey>,
 ) -> Result<RunState> {
     let table: Table = load_data(exp, base)?;
+    release_freed_memory();
     let roles = exp.roles.resolve(&table).map_err(anyhow::Error::msg)?;
+    // refused before anything is trained when it cannot fit in memory
+    let estimate = super::Estimate::of(exp, &table).map_err(anyhow::Error::msg)?;
+    estimate.check_memory(exp).map_err(anyhow::Error::msg)?;
+    sink(RunEvent::Estimate(estimate.summary_line()));
     let dev = device(exp.device)?;
     let methods: Vec<&Method> = std::iter::once(&exp.method).chain(&exp.compare).collect();
     let units = exp.seeds.len() * roles.rotations.len() * methods.len();

@@ -7,7 +7,10 @@
 
 use super::Command;
 use crate::data::Table;
-use crate::experiment::{Curriculum, Device, Experiment, FewShot, HeldOut, Method, Plan, Priority};
+use crate::experiment::estimate::{bytes, count, duration, LONG_RUN_SECONDS};
+use crate::experiment::{
+    Curriculum, Device, Estimate, Experiment, FewShot, HeldOut, Method, Plan, Priority,
+};
 use crossbeam_channel::{bounded, Receiver};
 use std::path::Path;
 use std::sync::Arc;
@@ -132,8 +135,11 @@ pub fn fit_roles(exp: &mut Experiment, t: &Table) -> Option<String> {
     ))
 }
 
+/// A plan computed in the background: its text, warnings and the cost estimate.
+type PlanResult = Result<(String, Vec<String>, Result<Estimate, String>), String>;
+
 struct PlanJob {
-    rx: Receiver<Result<(String, Vec<String>), String>>,
+    rx: Receiver<PlanResult>,
 }
 
 /// State of the tab.
@@ -147,6 +153,10 @@ pub struct ExperimentPanel {
     pub plan_text: String,
     pub plan_warnings: Vec<String>,
     pub plan_error: Option<String>,
+    /// The cost estimate of `estimate_for` (the experiment's RON when it was computed), or why
+    /// there is none.
+    pub estimate: Option<Result<Estimate, String>>,
+    estimate_for: String,
     plan_for: String,
     plan_job: Option<PlanJob>,
     seeds_text: String,
@@ -170,22 +180,33 @@ impl ExperimentPanel {
         self.plan_job.is_some()
     }
 
+    /// The estimate of `exp` when the latest one is for exactly this experiment.
+    pub fn estimate_of(&self, exp: &Experiment) -> Option<&Estimate> {
+        match &self.estimate {
+            Some(Ok(e)) if self.estimate_for == exp.to_ron() => Some(e),
+            _ => None,
+        }
+    }
+
     /// Recomputes the plan in the background when the experiment or data changed.
     pub fn poll(&mut self, exp: &Experiment, table: Option<Arc<Table>>, _base: &Path) {
         if let Some(j) = &self.plan_job {
             if let Ok(r) = j.rx.try_recv() {
                 match r {
-                    Ok((text, warnings)) => {
+                    Ok((text, warnings, estimate)) => {
                         self.plan_text = text;
                         self.plan_warnings = warnings;
                         self.plan_error = None;
+                        self.estimate = Some(estimate);
                     }
                     Err(e) => {
                         self.plan_error = Some(e);
                         self.plan_text.clear();
                         self.plan_warnings.clear();
+                        self.estimate = None;
                     }
                 }
+                self.estimate_for = self.plan_for.clone();
                 self.plan_job = None;
             }
         }
@@ -207,7 +228,13 @@ impl ExperimentPanel {
             .name("heldout-plan".into())
             .spawn(move || {
                 let r = Plan::build(&exp, &t, 3)
-                    .map(|p| (p.to_text(&exp, &t), p.warnings.clone()))
+                    .map(|p| {
+                        (
+                            p.to_text(&exp, &t),
+                            p.warnings.clone(),
+                            Estimate::of(&exp, &t),
+                        )
+                    })
                     .map_err(|e| format!("{e:#}"));
                 let _ = tx.send(r);
             });
@@ -481,6 +508,66 @@ impl ExperimentPanel {
         });
     }
 
+    /// The cost estimate: per method its parameters, memory and time; the peak against the limit
+    /// and the whole run's time, in the warning colour past a threshold and the error colour
+    /// when the run would be refused.
+    fn cost_ui(&self, ui: &mut egui::Ui, exp: &Experiment) {
+        match &self.estimate {
+            None => {}
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("cost: {e}"));
+            }
+            Some(Ok(est)) => {
+                ui.strong("Cost (estimated)");
+                egui::Grid::new("cost")
+                    .striped(true)
+                    .num_columns(5)
+                    .show(ui, |ui| {
+                        for h in ["method", "params", "memory", "per unit", "units"] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for m in &est.methods {
+                            ui.label(&m.name);
+                            ui.label(count(m.cost.params));
+                            ui.label(bytes(m.cost.peak_bytes() + m.view_bytes + m.record_bytes));
+                            ui.label(duration(m.seconds_per_unit));
+                            ui.label(m.units.to_string());
+                            ui.end_row();
+                        }
+                    });
+                let peak = format!(
+                    "peak memory ~{} of {} · data {}",
+                    bytes(est.peak_bytes),
+                    bytes(est.limit.bytes),
+                    bytes(est.data_bytes)
+                );
+                match est.check_memory(exp) {
+                    Err(e) => {
+                        ui.colored_label(ui.visuals().error_fg_color, format!("✖ {e}"));
+                    }
+                    Ok(()) if est.close_to_limit() => {
+                        ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {peak}"));
+                    }
+                    Ok(()) => {
+                        ui.label(peak);
+                    }
+                }
+                let time = format!(
+                    "whole run ~{} on {} ({:.0} GFLOP/s measured)",
+                    duration(est.total_seconds),
+                    est.device,
+                    est.calibration.gflops
+                );
+                if est.total_seconds > LONG_RUN_SECONDS {
+                    ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {time}"));
+                } else {
+                    ui.label(time);
+                }
+            }
+        }
+    }
+
     fn plan_and_file(&mut self, ui: &mut egui::Ui, exp: &mut Experiment) {
         ui.heading("Plan");
         if self.plan_job.is_some() {
@@ -495,6 +582,7 @@ impl ExperimentPanel {
         for w in &self.plan_warnings {
             ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {w}"));
         }
+        self.cost_ui(ui, exp);
         if !self.plan_text.is_empty() {
             egui::ScrollArea::both()
                 .id_salt("plan_text")

@@ -81,6 +81,8 @@ pub struct Job {
     resume: bool,
     /// Warnings of the run not yet passed to the message log.
     warnings: Vec<String>,
+    /// The runner's cost estimate (one line), not yet passed to the message log.
+    estimate: Option<String>,
     /// The unit whose rows arrived last (the one training), kept at [`LIVE_EPISODES`].
     training: Option<crate::report::UnitKey>,
     /// Rows kept after the last thinning.
@@ -198,6 +200,7 @@ impl Jobs {
             exp,
             resume: resume_dir.is_some(),
             warnings: Vec::new(),
+            estimate: None,
             training: None,
             rows_at_thin: 0,
             dir: resume_dir.unwrap_or_default(),
@@ -324,6 +327,10 @@ impl Jobs {
                         msgs.extend(j.warnings.drain(..).map(|w| Message {
                             level: Level::Warning,
                             text: format!("run #{}: {w}", j.id),
+                        }));
+                        msgs.extend(j.estimate.take().map(|e| Message {
+                            level: Level::Info,
+                            text: format!("run #{}: {e}", j.id),
                         }));
                     }
                     Ok(Msg::Done(r)) => {
@@ -470,6 +477,7 @@ impl Job {
             }
             RunEvent::Detector(_) => {}
             RunEvent::Warning(w) => self.warnings.push(w),
+            RunEvent::Estimate(e) => self.estimate = Some(e),
             RunEvent::Data(d) => self.keep(*d),
             RunEvent::Finished {
                 method,

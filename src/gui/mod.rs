@@ -73,6 +73,10 @@ pub enum Command {
     SaveExperiment(PathBuf),
     /// Queue a run of the experiment as the form shows it.
     StartRun,
+    /// Start the long run the dialog asked about.
+    ConfirmRun,
+    /// Close the dialog without starting.
+    CancelRun,
     /// Stop a queued or running job.
     StopRun(u64),
     /// Show a run folder in the live view and results (read in the background).
@@ -149,6 +153,10 @@ pub struct Workbench {
     pub shown: Option<Shown>,
     /// The tab to show once a run folder being opened is read (default: the live view).
     pub tab_after_open: Option<Tab>,
+    /// A long run waiting for the user's confirmation: what the dialog says.
+    pub confirm_run: Option<String>,
+    /// The experiment (its RON) the user confirmed a long run of.
+    confirmed_for: Option<String>,
     fonts_installed: bool,
 }
 
@@ -240,6 +248,8 @@ impl Workbench {
             frame_times: Default::default(),
             shown: None,
             tab_after_open: None,
+            confirm_run: None,
+            confirmed_for: None,
             fonts_installed: false,
         };
         if let Some(text) = &saved.experiment_ron {
@@ -346,6 +356,25 @@ impl Workbench {
                 }
             }
             Command::StartRun => {
+                // refused when it cannot fit; asked once when it will take long
+                if let Some(est) = self.experiment.estimate_of(&self.exp) {
+                    if let Err(e) = est.check_memory(&self.exp) {
+                        self.error(e);
+                        return;
+                    }
+                    let key = self.exp.to_ron();
+                    if est.total_seconds > crate::experiment::estimate::LONG_RUN_SECONDS
+                        && self.confirmed_for.as_deref() != Some(key.as_str())
+                    {
+                        self.confirm_run = Some(format!(
+                            "This run is estimated to take ~{} ({} units; peak memory ~{}). Start it?",
+                            crate::experiment::estimate::duration(est.total_seconds),
+                            est.methods.iter().map(|m| m.units).sum::<usize>(),
+                            crate::experiment::estimate::bytes(est.peak_bytes)
+                        ));
+                        return;
+                    }
+                }
                 let checked = match self
                     .exp
                     .clone()
@@ -363,6 +392,12 @@ impl Workbench {
                 self.tab = Tab::Live;
                 self.info(format!("run #{id} queued"));
             }
+            Command::ConfirmRun => {
+                self.confirm_run = None;
+                self.confirmed_for = Some(self.exp.to_ron());
+                self.apply(Command::StartRun);
+            }
+            Command::CancelRun => self.confirm_run = None,
             Command::ResumeRun(dir) => match crate::experiment::load_resumable(&dir) {
                 Ok(exp) => {
                     let id = self.jobs.queue_resume(exp, dir.clone());
@@ -467,6 +502,24 @@ impl Workbench {
         self.poll();
         let mut cmds: Vec<Command> = Vec::new();
         egui::Panel::top("menu").show(ui, |ui| self.top_bar(ui, &mut cmds));
+        if let Some(text) = &self.confirm_run {
+            let r =
+                egui::Modal::new(egui::Id::unique("heldout-confirm-run")).show(ui.ctx(), |ui| {
+                    ui.heading("Start a long run?");
+                    ui.label(text);
+                    ui.horizontal(|ui| {
+                        if ui.button("Start the run").clicked() {
+                            cmds.push(Command::ConfirmRun);
+                        }
+                        if ui.button("Cancel").clicked() {
+                            cmds.push(Command::CancelRun);
+                        }
+                    });
+                });
+            if r.should_close() && cmds.is_empty() {
+                cmds.push(Command::CancelRun);
+            }
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui, &mut cmds));
         egui::CentralPanel::default_margins().show(ui, |ui| match self.tab {
             Tab::Data => self.data.ui(ui, &self.exp, &self.recent, &mut cmds),
