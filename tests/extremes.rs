@@ -1,7 +1,8 @@
 //! Issue 20, tested the way it was found: every number of every experiment file in
 //! `experiments/` set, one at a time, to an extreme (0, 1, 2^32, 2^64 − 1, 1e308, NaN, inf, and
 //! the hand-typed widths of the report), then validated as `heldout validate` does (in process:
-//! parse, check, load the data, build the plan — a panic is caught and fails the test); and every
+//! parse, check, load the data, build the plan, estimate the cost and refuse what cannot fit in
+//! memory — a panic is caught and fails the test); and every
 //! variant of `experiments/demo.ron` that validates is also *run* by the real binary for a
 //! bounded time (then stopped with SIGINT, as Ctrl-C does). No variant may panic, abort or be
 //! killed by the system, and every refusal is one `error:` line.
@@ -96,7 +97,16 @@ fn validate(path: &Path, cache: &mut HashMap<String, heldout::data::Table>) -> R
         cache.insert(key.clone(), t);
     }
     Plan::build(&exp, &cache[&key], 3).map_err(|e| format!("{e:#}"))?;
-    Ok(())
+    // the cost estimate, and the refusal of what cannot fit in memory
+    let est = heldout::experiment::Estimate::of(&exp, &cache[&key])?;
+    assert!(
+        est.peak_bytes.is_finite() && est.total_seconds >= 0.0,
+        "{}: estimate {} B, {} s",
+        path.display(),
+        est.peak_bytes,
+        est.total_seconds
+    );
+    est.check_memory(&exp)
 }
 
 /// Runs the binary on `file` for at most `bound`, then stops it as Ctrl-C does; returns

@@ -361,3 +361,71 @@ fn method_forms_come_from_the_registry() {
         .checked(std::path::Path::new("x.ron"), std::path::Path::new("."))
         .is_ok());
 }
+
+#[test]
+fn cost_estimate_follows_the_form_refuses_what_cannot_fit_and_asks_before_a_long_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(Workbench::new(Saved::default()));
+    step_until(&mut h, "the demo data", 60, |wb| wb.data.table().is_some());
+    h.state_mut().exp.output = tmp.path().to_path_buf();
+    h.get_by_label("Roles & method").click();
+    h.run();
+    let estimated = |wb: &Workbench| {
+        !wb.experiment.busy() && wb.experiment.estimate_of(&wb.exp).is_some()
+    };
+    step_until(&mut h, "the estimate", 60, estimated);
+    let demo_total = h.state().experiment.estimate_of(&h.state().exp).unwrap().total_seconds;
+    assert!(h.query_by_label_contains("whole run ~").is_some());
+
+    // 1. live: more episodes, a longer estimate (shown in the warning colour past 10 minutes)
+    h.state_mut().exp.episodes.count = 200_000;
+    step_until(&mut h, "the new estimate", 60, estimated);
+    let long = h.state().experiment.estimate_of(&h.state().exp).unwrap().total_seconds;
+    assert!(long > 100.0 * demo_total && long > 600.0, "{demo_total} → {long}");
+    assert!(h.query_by_label_contains("⚠ whole run ~").is_some());
+
+    // 2. a long run asks once: cancel queues nothing; start queues it (a new area is invisible
+    // in its first frame, its sizing pass: hence 3 steps)
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(3);
+    assert!(h.state().confirm_run.is_some());
+    assert!(h.query_by_label_contains("estimated to take ~").is_some());
+    assert!(h.state().jobs.list.is_empty());
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(h.state().confirm_run.is_none() && h.state().jobs.list.is_empty());
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(3);
+    h.get_by_label("Start the run").click();
+    h.run_steps(2);
+    assert!(h.state().confirm_run.is_none());
+    assert_eq!(h.state().jobs.list.len(), 1);
+    let id = h.state().jobs.list[0].id;
+    h.state_mut().apply(heldout::gui::Command::StopRun(id));
+    step_until(&mut h, "the stop", 20, |wb| {
+        !matches!(
+            wb.jobs.list[0].state,
+            heldout::gui::JobState::Queued | heldout::gui::JobState::Running
+        )
+    });
+
+    // 3. too wide to fit: the plan says so in one line naming the field; Run refuses
+    h.state_mut().exp.episodes.count = 5;
+    if let Method::MetaLearner(p) = &mut h.state_mut().exp.method {
+        p.enc_hidden = 16_384;
+        p.enc_depth = 64;
+    }
+    step_until(&mut h, "the wide estimate", 60, estimated);
+    // (starting the run went to the live view)
+    h.get_by_label("Roles & method").click();
+    h.run();
+    assert!(h
+        .query_by_label_contains("✖ `method.enc_hidden: 16384` needs ~")
+        .is_some());
+    h.get_by_label("▶ Run experiment").click();
+    h.run_steps(2);
+    assert_eq!(h.state().jobs.list.len(), 1, "no second job");
+    let last = h.state().messages.last().unwrap();
+    assert_eq!(last.level, heldout::gui::Level::Error);
+    assert!(last.text.contains("`method.enc_hidden: 16384`"), "{}", last.text);
+}

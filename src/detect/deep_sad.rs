@@ -945,7 +945,13 @@ impl Common<'_> {
         }
         dec.push((prev, s.d));
         let both: Layers = enc.iter().chain(&dec).copied().collect();
-        let params = dense_params(&enc, false) + dense_params(&dec, false);
+        // the weights, plus what the file also holds: the centre c and every batch norm's
+        // running mean and variance (encoder and decoder)
+        let hidden: f64 = self.hidden.iter().map(|&h| h as f64).sum();
+        let params = dense_params(&enc, false)
+            + dense_params(&dec, false)
+            + self.rep_dim as f64
+            + 4.0 * hidden;
         let bs = (self.batch_size as f64).min(n);
         let per_epoch = (n / self.batch_size as f64).ceil();
         use super::mlp::{BN_TRAIN_SPEED as TRAIN_SPEED, SCORE_SPEED};

@@ -231,9 +231,11 @@ fn decimate(xs: &[f64], ys: &[f64], max: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Returns the heap memory freed after loading (the parser's buffers) to the system: glibc keeps
-/// up to 64 MiB of it otherwise (`M_TRIM_THRESHOLD`, set in `main`), which the training would
-/// carry as resident memory for the whole run.
+/// Returns freed heap memory to the system — after loading (the parser's buffers) and after each
+/// unit (its working memory): glibc keeps up to 64 MiB of it per arena otherwise
+/// (`M_TRIM_THRESHOLD`, set in `main`), which every later unit would carry as resident memory
+/// (measured: units of 5 MB ran at 124 MB after a 120 MB meta-learner unit, 65 MB without it;
+/// bench/results/estimate-*.txt).
 pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns free heap pages to the system; it is thread-safe (it
@@ -551,6 +553,8 @@ fn run_inner(
                 // the unit's rows are in every file before it is listed as finished
                 out.flush(dir)?;
                 done.push(unit);
+                // the next unit does not carry this one's freed working memory
+                release_freed_memory();
                 write_units(dir, &done)?;
                 write_atomic(&dir.join("status.txt"), running_status(done.len(), units))?;
             }
