@@ -958,8 +958,14 @@ impl Common<'_> {
         Cost {
             params,
             state_bytes: adam_state_bytes(params),
-            step_bytes: dense_activation_bytes(&both, bs, 4.0)
-                .max(dense_activation_bytes(&enc, EVAL_CHUNK as f64, 2.0)),
+            // scoring a block (the training rows for the centre, the checkpoint pool) keeps ~8
+            // copies of every layer's output per row: measured 55 MB on the CIC-IDS2017 sample,
+            // 20 MB on the demo (bench/results/estimate-*.txt)
+            step_bytes: dense_activation_bytes(&both, bs, 4.0).max(dense_activation_bytes(
+                &enc,
+                n.max(s.checkpoint).max(s.val),
+                8.0,
+            )),
             phases: vec![
                 Phase {
                     name: "autoencoder pre-training",

@@ -22,9 +22,10 @@ use std::time::Instant;
 /// The calibrated matrix-multiply rate on the development machine (GFLOP/s, 2 threads): the
 /// methods' per-step overheads are scaled by it.
 pub const REFERENCE_GFLOPS: f64 = 265.0;
-/// Resident memory of the process before any data (binary, allocator, thread stacks), measured
-/// on the development machine.
-pub const BASE_BYTES: f64 = 40e6;
+/// Resident memory of the process before any data (binary, allocator, thread stacks, compute
+/// pools), measured on the development machine: 11 MB before loading, ~20 MB once the compute
+/// threads run (bench/results/estimate-*.txt).
+pub const BASE_BYTES: f64 = 20e6;
 /// Bytes of one held run row (a unit key's strings, the row's fields).
 pub const RECORD_BYTES: f64 = 160.0;
 /// Seconds the runner spends per run row (building, formatting, writing) and per unit (flushing
