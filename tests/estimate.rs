@@ -5,8 +5,8 @@
 //! test: `heldout bench estimate`, bench/estimate.sh, bench/results/estimate-*.txt.)
 
 use heldout::detect::{
-    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, IsolationForestParams, Method,
-    MetaLearnerParams, MlpParams, OdinParams, OneClassSvmParams,
+    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, IsolationForestParams,
+    MetaLearnerParams, Method, MlpParams, OdinParams, OneClassSvmParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
 use heldout::experiment::{
@@ -133,14 +133,19 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
         .clone()
         .checked(Path::new("every.ron"), Path::new("."))
         .unwrap();
-    heldout::experiment::run(&checked, tmp.path(), &AtomicBool::new(false), &mut |_| {})
-        .unwrap();
+    heldout::experiment::run(&checked, tmp.path(), &AtomicBool::new(false), &mut |_| {}).unwrap();
     // the tensors each neural method saved: every learned number, counted independently
     for (name, what) in [
         ("meta_learner", "encoder, head, decoder and log T"),
         ("odin_T1000_eps0.0014", "encoder and head"),
-        ("deepsvdd", "bias-free encoder and decoder, centre, batch-norm statistics"),
-        ("deepsad", "bias-free encoder and decoder, centre, batch-norm statistics"),
+        (
+            "deepsvdd",
+            "bias-free encoder and decoder, centre, batch-norm statistics",
+        ),
+        (
+            "deepsad",
+            "bias-free encoder and decoder, centre, batch-norm statistics",
+        ),
         ("devnet", "two layers"),
         ("mlp_fewshot", "three layers"),
     ] {
@@ -153,7 +158,8 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
         let saved: usize = tensors.values().map(|t| t.elem_count()).sum();
         let m = est.methods.iter().find(|m| m.name == name).unwrap();
         assert_eq!(
-            m.cost.params, saved as f64,
+            m.cost.params,
+            saved as f64,
             "{name} ({what}): estimated {} parameters, the model file holds {saved} ({:?})",
             m.cost.params,
             tensors.keys().collect::<Vec<_>>()
@@ -187,8 +193,11 @@ fn meta_learner_steps_are_the_ones_it_takes() {
         .checked(Path::new("demo.ron"), Path::new("."))
         .unwrap();
     let (mut inner, mut outer, mut units) = (0usize, 0usize, 0usize);
-    heldout::experiment::run(&checked, tmp.path(), &AtomicBool::new(false), &mut |e| {
-        match e {
+    heldout::experiment::run(
+        &checked,
+        tmp.path(),
+        &AtomicBool::new(false),
+        &mut |e| match e {
             RunEvent::Unit { .. } => units += 1,
             RunEvent::Detector(heldout::detect::Event::Progress { stage, .. }) => match stage {
                 heldout::detect::Stage::Inner => inner += 1,
@@ -196,8 +205,8 @@ fn meta_learner_steps_are_the_ones_it_takes() {
                 _ => {}
             },
             _ => {}
-        }
-    })
+        },
+    )
     .unwrap();
     assert_eq!(units, m.units);
     let per_unit = |n: usize| n as f64 / units as f64;
@@ -254,18 +263,39 @@ fn what_cannot_fit_is_refused_naming_the_field_and_the_size() {
         source: LimitSource::User("HELDOUT_MEMORY_LIMIT".into()),
     };
     let e = fixed(&sad, limit).unwrap().check_memory(&sad).unwrap_err();
-    assert!(e.starts_with("`compare[1].hidden: [8192,8192,8192]`"), "{e}");
+    assert!(
+        e.starts_with("`compare[1].hidden: [8192,8192,8192]`"),
+        "{e}"
+    );
     assert!(
         e.contains("deepsad:") && e.contains("the memory limit is 4.0 GB (HELDOUT_MEMORY_LIMIT)"),
         "{e}"
     );
+
+    // a million episodes: the run rows one unit holds until it ends (its histograms and curves
+    // at every checkpoint) are what cannot fit
+    let long = Experiment {
+        episodes: heldout::experiment::EpisodeSpec {
+            count: 1_000_000,
+            ..demo().episodes
+        },
+        ..demo()
+    };
+    let e = fixed(&long, machine_24g())
+        .unwrap()
+        .check_memory(&long)
+        .unwrap_err();
+    assert!(e.starts_with("`episodes.count: 1000000` needs ~"), "{e}");
 
     // a limit the user sets: the demo itself is refused under 1 MB, accepted under the machine
     let small = MemoryLimit {
         bytes: 1e6,
         source: LimitSource::User("--memory-limit".into()),
     };
-    let e = fixed(&demo(), small).unwrap().check_memory(&demo()).unwrap_err();
+    let e = fixed(&demo(), small)
+        .unwrap()
+        .check_memory(&demo())
+        .unwrap_err();
     assert!(
         e.contains("the memory limit is 1.0 MB (--memory-limit)"),
         "{e}"
@@ -326,10 +356,7 @@ fn validate_and_run_refuse_in_one_line_before_training() {
 
     // --memory-limit and HELDOUT_MEMORY_LIMIT refuse the plain demo
     let demo_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/demo.ron");
-    for (args, env) in [
-        (vec!["--memory-limit", "1M"], None),
-        (vec![], Some("1M")),
-    ] {
+    for (args, env) in [(vec!["--memory-limit", "1M"], None), (vec![], Some("1M"))] {
         let mut c = Command::new(bin);
         c.arg("validate").arg(&demo_file).args(&args);
         if let Some(v) = env {

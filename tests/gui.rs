@@ -98,9 +98,12 @@ fn load_roles_run_results_runs_export() {
         wb.apply(heldout::gui::Command::RefreshRuns);
     }
 
-    // 3. Run: the top bar's button queues it and switches to the live view.
+    // 3. Run: the top bar's button queues it (once the changed experiment's cost is estimated)
+    // and switches to the live view.
     h.get_by_label("▶ Run experiment").click();
-    h.run_steps(2);
+    step_until(&mut h, "the run to be queued", 30, |wb| {
+        !wb.jobs.list.is_empty()
+    });
     assert_eq!(h.state().tab, Tab::Live);
     assert!(
         h.state().jobs.running_id().is_some()
@@ -188,9 +191,11 @@ fn stop_ends_a_run_within_a_second_and_keeps_the_folder() {
     }
     h.get_by_label("▶ Run experiment").click();
     h.run_steps(2);
-    // a second run queues behind the first
+    // a second run queues behind the first (both start once the changed experiment's cost is
+    // estimated)
     h.get_by_label("▶ Run experiment").click();
     h.run_steps(2);
+    step_until(&mut h, "both runs", 30, |wb| wb.jobs.list.len() == 2);
     assert_eq!(h.state().jobs.queued_count(), 1);
     // wait until training is under way, then stop from the top bar
     step_until(&mut h, "training", 60, |wb| {
@@ -370,18 +375,33 @@ fn cost_estimate_follows_the_form_refuses_what_cannot_fit_and_asks_before_a_long
     h.state_mut().exp.output = tmp.path().to_path_buf();
     h.get_by_label("Roles & method").click();
     h.run();
-    let estimated = |wb: &Workbench| {
-        !wb.experiment.busy() && wb.experiment.estimate_of(&wb.exp).is_some()
-    };
+    let estimated =
+        |wb: &Workbench| !wb.experiment.busy() && wb.experiment.estimate_of(&wb.exp).is_some();
     step_until(&mut h, "the estimate", 60, estimated);
-    let demo_total = h.state().experiment.estimate_of(&h.state().exp).unwrap().total_seconds;
+    let demo_total = h
+        .state()
+        .experiment
+        .estimate_of(&h.state().exp)
+        .unwrap()
+        .estimate
+        .total_seconds;
     assert!(h.query_by_label_contains("whole run ~").is_some());
 
-    // 1. live: more episodes, a longer estimate (shown in the warning colour past 10 minutes)
-    h.state_mut().exp.episodes.count = 200_000;
+    // 1. live: more episodes (the form's most), a longer estimate (shown in the warning colour
+    // past 10 minutes)
+    h.state_mut().exp.episodes.count = 10_000;
     step_until(&mut h, "the new estimate", 60, estimated);
-    let long = h.state().experiment.estimate_of(&h.state().exp).unwrap().total_seconds;
-    assert!(long > 100.0 * demo_total && long > 600.0, "{demo_total} → {long}");
+    let long = h
+        .state()
+        .experiment
+        .estimate_of(&h.state().exp)
+        .unwrap()
+        .estimate
+        .total_seconds;
+    assert!(
+        long > 100.0 * demo_total && long > 600.0,
+        "{demo_total} → {long}"
+    );
     assert!(h.query_by_label_contains("⚠ whole run ~").is_some());
 
     // 2. a long run asks once: cancel queues nothing; start queues it (a new area is invisible
@@ -427,5 +447,9 @@ fn cost_estimate_follows_the_form_refuses_what_cannot_fit_and_asks_before_a_long
     assert_eq!(h.state().jobs.list.len(), 1, "no second job");
     let last = h.state().messages.last().unwrap();
     assert_eq!(last.level, heldout::gui::Level::Error);
-    assert!(last.text.contains("`method.enc_hidden: 16384`"), "{}", last.text);
+    assert!(
+        last.text.contains("`method.enc_hidden: 16384`"),
+        "{}",
+        last.text
+    );
 }

@@ -34,6 +34,8 @@ pub struct UnitSizes {
     pub test: f64,
     /// Families whose pools are scored at a checkpoint (histograms and curves per family).
     pub families: f64,
+    /// Held-out families of a rotation (ROC and PR curves at every checkpoint).
+    pub held_out: f64,
     /// Histogram bins per family and checkpoint.
     pub bins: f64,
     pub episodes: EpisodeSpec,
@@ -54,10 +56,12 @@ impl UnitSizes {
     pub fn few_shot_max(&self) -> f64 {
         self.few_shot.iter().copied().fold(0.0, f64::max)
     }
-    /// Mean over the drawn episodes of `f(inner task sizes, outer anomalies)` (0 without draws).
+    /// Mean over the drawn episodes of `f(inner task sizes, outer anomalies)`; without draws (no
+    /// seen family has few-shot rows) an episode with no inner task and no outer anomaly, as the
+    /// sampler then makes them.
     pub fn mean_draw(&self, f: impl Fn(&[usize], usize) -> f64) -> f64 {
         if self.draws.is_empty() {
-            return 0.0;
+            return f(&[], 0);
         }
         self.draws.iter().map(|(t, o)| f(t, *o)).sum::<f64>() / self.draws.len() as f64
     }
@@ -128,10 +132,16 @@ impl Cost {
     }
 }
 
-/// Run-file rows of one checkpoint: per family a checkpoint row and two histograms, and for a
+/// Run-file rows of one checkpoint: per family a checkpoint row and two histograms, and for each
 /// held-out family a ROC and a PR curve of at most 200 points each.
 pub fn checkpoint_records(s: &UnitSizes) -> f64 {
-    s.families * (1.0 + 2.0 * s.bins) + 400.0
+    s.families * (1.0 + 2.0 * s.bins) + 400.0 * s.held_out.max(1.0)
+}
+
+/// Run-file rows every unit writes at its end besides its checkpoints: a score row per test row
+/// and a metrics row per held-out family.
+pub fn final_records(s: &UnitSizes) -> f64 {
+    s.test + s.held_out
 }
 
 /// Layer sizes of a dense network: `(inputs, outputs)` per linear layer.

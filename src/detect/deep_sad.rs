@@ -958,13 +958,13 @@ impl Common<'_> {
         Cost {
             params,
             state_bytes: adam_state_bytes(params),
-            // scoring a block (the training rows for the centre, the checkpoint pool) keeps ~8
-            // copies of every layer's output per row: measured 55 MB on the CIC-IDS2017 sample,
-            // 20 MB on the demo (bench/results/estimate-*.txt)
+            // the centre and the scores run in chunks of 4,096 rows; what a chunk's graph keeps
+            // (with candle's buffers) measured as ~12 copies of every layer's output per row:
+            // 55 MB on the CIC-IDS2017 sample, 20 MB on the demo (bench/results/estimate-*.txt)
             step_bytes: dense_activation_bytes(&both, bs, 4.0).max(dense_activation_bytes(
                 &enc,
-                n.max(s.checkpoint).max(s.val),
-                8.0,
+                n.max(s.checkpoint).max(s.val).min(EVAL_CHUNK as f64),
+                12.0,
             )),
             phases: vec![
                 Phase {
@@ -986,7 +986,7 @@ impl Common<'_> {
                     speed: SCORE_SPEED,
                 },
             ],
-            records: (self.pre_epochs + self.epochs) as f64 + checkpoint_records(s),
+            records: (self.pre_epochs + self.epochs) as f64 + checkpoint_records(s) + final_records(s),
         }
     }
 }

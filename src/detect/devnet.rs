@@ -429,7 +429,7 @@ impl super::MethodSpec for DevNetParams {
                     speed: SCORE_SPEED,
                 },
             ],
-            records: self.epochs as f64 + checkpoint_records(s),
+            records: self.epochs as f64 + checkpoint_records(s) + final_records(s),
         }
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {

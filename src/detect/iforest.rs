@@ -458,7 +458,7 @@ impl super::MethodSpec for IsolationForestParams {
                     speed: TREE_SPEED,
                 },
             ],
-            records: checkpoint_records(s),
+            records: checkpoint_records(s) + final_records(s),
         }
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {

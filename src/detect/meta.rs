@@ -234,15 +234,30 @@ impl super::MethodSpec for MetaLearnerParams {
         // ⌈longest task / batch⌉ steps, each `inner_batch` rows of every task (fewer at a task's
         // end). Averaged over the sampler's draws; the most tasks for memory.
         let n_f = (p.inner_per_family as f64).min(s.normals);
+        // with `supervised_inner_families` a task also holds its families' few-shot rows
+        let mean_fs = s.few_shot_total() / (s.few_shot.len() as f64).max(1.0);
+        let per_family = n_f
+            + if p.inner_mode == InnerMode::SupervisedInnerFamilies {
+                mean_fs
+            } else {
+                0.0
+            };
         let b_in = p.inner_batch as f64;
         let per_epoch = |t: &[usize]| {
-            let longest = t.iter().copied().max().unwrap_or(1).max(1) as f64 * n_f;
+            let longest = t.iter().copied().max().unwrap_or(1).max(1) as f64 * per_family;
             (longest / b_in).ceil()
         };
         let inner_steps = p.inner_epochs as f64 * s.mean_draw(|t, _| per_epoch(t));
         // rows of all steps of an epoch: every task's rows once
-        let inner_rows = p.inner_epochs as f64
-            * s.mean_draw(|t, _| t.iter().map(|&k| k.max(1) as f64).sum::<f64>().max(1.0) * n_f);
+        let task_families = |t: &[usize]| t.iter().map(|&k| k.max(1) as f64).sum::<f64>().max(1.0);
+        let inner_rows = p.inner_epochs as f64 * s.mean_draw(|t, _| task_families(t) * per_family);
+        // the episode's task row lists (16 bytes a row) and a permutation of the normals
+        let most_families = s
+            .draws
+            .iter()
+            .map(|(t, _)| task_families(t))
+            .fold(task_families(&[]), f64::max);
+        let task_lists = 16.0 * most_families * per_family + 8.0 * s.normals;
         let rows_per_inner = inner_rows / inner_steps.max(1.0);
         let max_tasks = s
             .draws
@@ -302,7 +317,8 @@ impl super::MethodSpec for MetaLearnerParams {
             );
         }
         // activations: residual, two layer norms, GELU and dropout masks per block (~6 copies)
-        let step_bytes = dense_activation_bytes(&both, max_tasks * b_in.min(n_f * e.families_per_task as f64), 6.0)
+        let step_bytes = task_lists
+            + dense_activation_bytes(&both, max_tasks * b_in.min(n_f * e.families_per_task as f64), 6.0)
             .max((j_train + 2.0) * dense_activation_bytes(&net, outer_batch, 6.0))
             // frozen-path workspaces: blocks of 768 rows per thread at every width
             .max(2.0 * 768.0 * F32 * net.iter().map(|&(_, o)| o).sum::<f64>());
@@ -316,7 +332,7 @@ impl super::MethodSpec for MetaLearnerParams {
             step_bytes,
             phases,
             records: episodes * (inner_steps + outer_steps * (1.0 + outer_tasks * outer_tasks / 2.0))
-                + checkpoints * checkpoint_records(s),
+                + checkpoints * checkpoint_records(s) + final_records(s),
         }
     }
 

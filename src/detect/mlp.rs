@@ -393,11 +393,18 @@ impl super::MethodSpec for MlpParams {
         layers.push((prev, 1.0));
         let params = dense_params(&layers, true);
         let rows = 2.0 * (self.half_batch as f64);
+        // the labelled rows gathered into one block (a second copy of every seen-family row)
+        let anomalies = match self.anomalies {
+            AnomalyRows::FewShot => s.few_shot_total(),
+            AnomalyRows::AllSeen => s.seen_train,
+        } * s.d
+            * F32;
         Cost {
             params,
             state_bytes: adam_state_bytes(params),
-            step_bytes: dense_activation_bytes(&layers, rows, 3.0)
-                .max(dense_activation_bytes(&layers, SCORE_CHUNK as f64, 2.0)),
+            step_bytes: anomalies
+                + dense_activation_bytes(&layers, rows, 3.0)
+                    .max(dense_activation_bytes(&layers, SCORE_CHUNK as f64, 2.0)),
             phases: vec![
                 Phase {
                     name: "training steps",
@@ -412,7 +419,7 @@ impl super::MethodSpec for MlpParams {
                     speed: SCORE_SPEED,
                 },
             ],
-            records: self.epochs as f64 + checkpoint_records(s),
+            records: self.epochs as f64 + checkpoint_records(s) + final_records(s),
         }
     }
     fn build(&self, ctx: &super::BuildCtx) -> Result<Box<dyn super::Detector>, super::DetectError> {

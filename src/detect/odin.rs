@@ -107,7 +107,7 @@ impl super::MethodSpec for OdinParams {
                     speed: SCORE_SPEED,
                 },
             ],
-            records: self.epochs as f64 + checkpoint_records(s),
+            records: self.epochs as f64 + checkpoint_records(s) + final_records(s),
         }
     }
 

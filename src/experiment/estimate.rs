@@ -279,11 +279,45 @@ pub struct Estimate {
     pub limit: MemoryLimit,
     pub calibration: Calibration,
     pub device: String,
+    /// To draw the episodes again when another episode setting is tried (see `culprit`).
+    draw_inputs: Option<DrawInputs>,
+}
+
+/// What the episode sampler of the largest rotation starts from: its seen families, their
+/// few-shot rows and the seed (to draw episodes again under other episode settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawInputs {
+    pub seen: Vec<crate::data::FamilyId>,
+    pub available: Vec<usize>,
+    pub seed: u64,
+}
+
+/// The first [`crate::detect::cost::DRAWS`] episodes as the sampler draws them (without the
+/// hard-OOD priority list, which needs the fitted scaler: it reorders outer families, not how
+/// many): each inner task's family count and the outer anomalies.
+pub fn draw_episodes(
+    spec: &crate::split::EpisodeSpec,
+    inputs: &DrawInputs,
+) -> Vec<(Vec<usize>, usize)> {
+    let mut sampler =
+        crate::split::EpisodeSampler::new(spec, &inputs.seen, &inputs.available, &[], inputs.seed);
+    (0..spec.count.min(crate::detect::cost::DRAWS))
+        .map(|_| {
+            let e = sampler.next_episode();
+            (
+                e.inner_tasks.iter().map(Vec::len).collect(),
+                e.shots.iter().sum(),
+            )
+        })
+        .collect()
 }
 
 /// The largest unit's sizes over the experiment's rotations (the first seed's split): the
 /// tasks only, no scaler or training, so that the runner can check before it starts.
-pub fn unit_sizes(exp: &Experiment, table: &Table) -> Result<(UnitSizes, usize), String> {
+pub fn unit_sizes(
+    exp: &Experiment,
+    table: &Table,
+) -> Result<(UnitSizes, usize, Option<DrawInputs>), String> {
     let roles = exp.roles.resolve(table)?;
     let seed = exp.seeds.first().copied().unwrap_or(0);
     let splits = crate::split::split_with(table, seed, &exp.split);
@@ -296,10 +330,12 @@ pub fn unit_sizes(exp: &Experiment, table: &Table) -> Result<(UnitSizes, usize),
         checkpoint: 0.0,
         test: 0.0,
         families: 0.0,
+        held_out: 0.0,
         bins: exp.pools.histogram_bins as f64,
         episodes: exp.episodes.clone(),
         draws: Vec::new(),
     };
+    let mut draw_inputs = None;
     for rot in &roles.rotations {
         let t = crate::split::build_task(
             &splits,
@@ -314,18 +350,13 @@ pub fn unit_sizes(exp: &Experiment, table: &Table) -> Result<(UnitSizes, usize),
             s.few_shot = t.few_shot.iter().map(|(_, v)| v.len() as f64).collect();
             // the episodes as the runner will draw them (without the hard-OOD priority list,
             // which needs the scaler: it reorders outer families, not how many)
-            let available: Vec<usize> = t.few_shot.iter().map(|(_, r)| r.len()).collect();
-            let mut sampler =
-                crate::split::EpisodeSampler::new(&exp.episodes, &rot.seen, &available, &[], seed);
-            s.draws = (0..exp.episodes.count.min(crate::detect::cost::DRAWS))
-                .map(|_| {
-                    let e = sampler.next_episode();
-                    (
-                        e.inner_tasks.iter().map(Vec::len).collect(),
-                        e.shots.iter().sum(),
-                    )
-                })
-                .collect();
+            let inputs = DrawInputs {
+                seen: rot.seen.clone(),
+                available: t.few_shot.iter().map(|(_, r)| r.len()).collect(),
+                seed,
+            };
+            s.draws = draw_episodes(&exp.episodes, &inputs);
+            draw_inputs = Some(inputs);
         }
         s.seen_train = s
             .seen_train
@@ -343,8 +374,9 @@ pub fn unit_sizes(exp: &Experiment, table: &Table) -> Result<(UnitSizes, usize),
             .test
             .max(t.test.iter().map(|(_, p)| p.rows.len()).sum::<usize>() as f64);
         s.families = s.families.max(t.checkpoint.len() as f64);
+        s.held_out = s.held_out.max(rot.held_out.len() as f64);
     }
-    Ok((s, roles.rotations.len()))
+    Ok((s, roles.rotations.len(), draw_inputs))
 }
 
 /// Bytes of a loaded table: features, family ids, source rows, names.
@@ -388,10 +420,11 @@ impl Estimate {
         calibration: Calibration,
         device: String,
     ) -> Result<Estimate, String> {
-        let (sizes, rotations) = unit_sizes(exp, table)?;
+        let (sizes, rotations, draw_inputs) = unit_sizes(exp, table)?;
         Ok(Self::from_sizes(
             exp,
             sizes,
+            draw_inputs,
             table_bytes(table),
             rotations,
             limit,
@@ -400,9 +433,11 @@ impl Estimate {
         ))
     }
 
+    #[allow(clippy::too_many_arguments)] // the parts `with` and `culprit` hold separately
     fn from_sizes(
         exp: &Experiment,
         sizes: UnitSizes,
+        draw_inputs: Option<DrawInputs>,
         data_bytes: f64,
         rotations: usize,
         limit: MemoryLimit,
@@ -466,6 +501,7 @@ impl Estimate {
             limit,
             calibration,
             device,
+            draw_inputs,
         }
     }
 
@@ -503,7 +539,7 @@ impl Estimate {
                 )
             }
             None => format!(
-                "the experiment needs ~{} at peak (data {}, the largest unit {}); {} — {hint}",
+                "the experiment needs ~{} at peak (data {}, the largest unit {}); {} — use fewer rows or features (ignore families, drop columns), or raise the limit",
                 bytes(self.peak_bytes),
                 bytes(self.data_bytes),
                 bytes(self.peak_bytes - self.data_bytes - BASE_BYTES),
@@ -519,6 +555,7 @@ impl Estimate {
             Self::from_sizes(
                 e,
                 self.sizes_for(e),
+                self.draw_inputs.clone(),
                 self.data_bytes,
                 1,
                 self.limit.clone(),
@@ -536,6 +573,8 @@ impl Estimate {
         };
         let methods: Vec<&Method> = std::iter::once(&exp.method).chain(&exp.compare).collect();
         for (i, m) in methods.iter().enumerate() {
+            // an estimate of another experiment (a stale one) names nothing
+            let me = self.methods.get(i)?;
             let Ok(v) = serde_json::to_value(m) else {
                 continue;
             };
@@ -569,69 +608,81 @@ impl Estimate {
                 }
                 consider(
                     now - peak(&e2),
-                    format!("{}.{name}", self.methods[i].field),
+                    format!("{}.{name}", me.field),
                     value.to_string(),
                     i,
                 );
             }
         }
-        // experiment-level sizes (their defaults)
-        let d = Experiment {
-            episodes: Default::default(),
-            pools: Default::default(),
-            ..exp.clone()
-        };
+        // experiment-level settings, each back to its default (the episodes drawn again)
         let largest = self
             .methods
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.unit_bytes().total_cmp(&b.1.unit_bytes()))
             .map_or(0, |(i, _)| i);
-        for (field, value, e2) in [
+        let d = crate::split::EpisodeSpec::default();
+        let ep = &exp.episodes;
+        let with_episodes = |f: &dyn Fn(&mut crate::split::EpisodeSpec)| {
+            let mut e2 = exp.clone();
+            f(&mut e2.episodes);
+            e2
+        };
+        let candidates: [(&str, String, Experiment); 6] = [
+            (
+                "episodes.count",
+                ep.count.to_string(),
+                with_episodes(&|e| e.count = d.count),
+            ),
             (
                 "episodes.inner_tasks",
-                format!("{:?}", exp.episodes.inner_tasks),
-                Experiment {
-                    episodes: crate::split::EpisodeSpec {
-                        inner_tasks: d.episodes.inner_tasks,
-                        ..exp.episodes.clone()
-                    },
-                    ..exp.clone()
-                },
+                format!("({}, {})", ep.inner_tasks.0, ep.inner_tasks.1),
+                with_episodes(&|e| e.inner_tasks = d.inner_tasks),
+            ),
+            (
+                "episodes.families_per_task",
+                ep.families_per_task.to_string(),
+                with_episodes(&|e| e.families_per_task = d.families_per_task),
+            ),
+            (
+                "episodes.outer_families",
+                ep.outer_families.to_string(),
+                with_episodes(&|e| e.outer_families = d.outer_families),
             ),
             (
                 "episodes.shots",
-                exp.episodes.shots.to_string(),
-                Experiment {
-                    episodes: crate::split::EpisodeSpec {
-                        shots: d.episodes.shots,
-                        ..exp.episodes.clone()
-                    },
-                    ..exp.clone()
-                },
+                ep.shots.to_string(),
+                with_episodes(&|e| e.shots = d.shots),
             ),
             (
                 "pools.histogram_bins",
                 exp.pools.histogram_bins.to_string(),
                 Experiment {
                     pools: crate::split::PoolSpec {
-                        histogram_bins: d.pools.histogram_bins,
+                        histogram_bins: crate::split::PoolSpec::default().histogram_bins,
                         ..exp.pools
                     },
                     ..exp.clone()
                 },
             ),
-        ] {
+        ];
+        for (field, value, e2) in candidates {
             consider(now - peak(&e2), field.into(), value, largest);
         }
         best.map(|(_, f, v, i)| (f, v, i))
     }
 
-    /// The unit sizes with another experiment's episode and pool settings (rows stay the plan's).
+    /// The unit sizes under another experiment's episode and pool settings: the rows stay the
+    /// plan's; the episodes are drawn again when their settings differ.
     fn sizes_for(&self, e: &Experiment) -> UnitSizes {
+        let draws = match &self.draw_inputs {
+            Some(inputs) if e.episodes != self.sizes.episodes => draw_episodes(&e.episodes, inputs),
+            _ => self.sizes.draws.clone(),
+        };
         UnitSizes {
             episodes: e.episodes.clone(),
             bins: e.pools.histogram_bins as f64,
+            draws,
             ..self.sizes.clone()
         }
     }

@@ -135,8 +135,16 @@ pub fn fit_roles(exp: &mut Experiment, t: &Table) -> Option<String> {
     ))
 }
 
-/// A plan computed in the background: its text, warnings and the cost estimate.
-type PlanResult = Result<(String, Vec<String>, Result<Estimate, String>), String>;
+/// A plan computed in the background: its text, warnings and the cost estimate with its
+/// refusal (`Err`: why it cannot run in this machine's memory).
+type PlanResult = Result<(String, Vec<String>, Result<Costed, String>), String>;
+
+/// An estimate and whether it fits.
+#[derive(Debug, Clone)]
+pub struct Costed {
+    pub estimate: Estimate,
+    pub fits: Result<(), String>,
+}
 
 struct PlanJob {
     rx: Receiver<PlanResult>,
@@ -155,7 +163,7 @@ pub struct ExperimentPanel {
     pub plan_error: Option<String>,
     /// The cost estimate of `estimate_for` (the experiment's RON when it was computed), or why
     /// there is none.
-    pub estimate: Option<Result<Estimate, String>>,
+    pub estimate: Option<Result<Costed, String>>,
     estimate_for: String,
     plan_for: String,
     plan_job: Option<PlanJob>,
@@ -181,11 +189,16 @@ impl ExperimentPanel {
     }
 
     /// The estimate of `exp` when the latest one is for exactly this experiment.
-    pub fn estimate_of(&self, exp: &Experiment) -> Option<&Estimate> {
+    pub fn estimate_of(&self, exp: &Experiment) -> Option<&Costed> {
         match &self.estimate {
             Some(Ok(e)) if self.estimate_for == exp.to_ron() => Some(e),
             _ => None,
         }
+    }
+
+    /// Whether the latest estimate (or its failure) is for exactly this experiment.
+    pub fn estimated(&self, exp: &Experiment) -> bool {
+        self.estimate.is_some() && self.estimate_for == exp.to_ron()
     }
 
     /// Recomputes the plan in the background when the experiment or data changed.
@@ -200,10 +213,12 @@ impl ExperimentPanel {
                         self.estimate = Some(estimate);
                     }
                     Err(e) => {
-                        self.plan_error = Some(e);
+                        self.plan_error = Some(e.clone());
                         self.plan_text.clear();
                         self.plan_warnings.clear();
-                        self.estimate = None;
+                        // no plan, no estimate: a Run pressed meanwhile goes to the runner,
+                        // which reports the same error
+                        self.estimate = Some(Err(e));
                     }
                 }
                 self.estimate_for = self.plan_for.clone();
@@ -232,7 +247,10 @@ impl ExperimentPanel {
                         (
                             p.to_text(&exp, &t),
                             p.warnings.clone(),
-                            Estimate::of(&exp, &t),
+                            Estimate::of(&exp, &t).map(|estimate| Costed {
+                                fits: estimate.check_memory(&exp),
+                                estimate,
+                            }),
                         )
                     })
                     .map_err(|e| format!("{e:#}"));
@@ -512,12 +530,21 @@ impl ExperimentPanel {
     /// and the whole run's time, in the warning colour past a threshold and the error colour
     /// when the run would be refused.
     fn cost_ui(&self, ui: &mut egui::Ui, exp: &Experiment) {
+        if !self.estimated(exp) {
+            // the form changed: the estimate of the previous experiment is not shown
+            return;
+        }
         match &self.estimate {
             None => {}
+            // a plan error is shown above already
+            Some(Err(_)) if self.plan_error.is_some() => {}
             Some(Err(e)) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("cost: {e}"));
             }
-            Some(Ok(est)) => {
+            Some(Ok(Costed {
+                estimate: est,
+                fits,
+            })) => {
                 ui.strong("Cost (estimated)");
                 egui::Grid::new("cost")
                     .striped(true)
@@ -542,7 +569,7 @@ impl ExperimentPanel {
                     bytes(est.limit.bytes),
                     bytes(est.data_bytes)
                 );
-                match est.check_memory(exp) {
+                match fits {
                     Err(e) => {
                         ui.colored_label(ui.visuals().error_fg_color, format!("✖ {e}"));
                     }

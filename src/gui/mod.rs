@@ -157,6 +157,9 @@ pub struct Workbench {
     pub confirm_run: Option<String>,
     /// The experiment (its RON) the user confirmed a long run of.
     confirmed_for: Option<String>,
+    /// Run was pressed this many times before the estimate of this experiment was computed:
+    /// start (or ask, or refuse) once it is.
+    pub starts_when_estimated: usize,
     fonts_installed: bool,
 }
 
@@ -250,6 +253,7 @@ impl Workbench {
             tab_after_open: None,
             confirm_run: None,
             confirmed_for: None,
+            starts_when_estimated: 0,
             fonts_installed: false,
         };
         if let Some(text) = &saved.experiment_ron {
@@ -356,10 +360,19 @@ impl Workbench {
                 }
             }
             Command::StartRun => {
-                // refused when it cannot fit; asked once when it will take long
-                if let Some(est) = self.experiment.estimate_of(&self.exp) {
-                    if let Err(e) = est.check_memory(&self.exp) {
-                        self.error(e);
+                // refused when it cannot fit; asked once when it will take long; started once the
+                // estimate is there when it is still being computed
+                if self.data.table().is_some() && !self.experiment.estimated(&self.exp) {
+                    if self.starts_when_estimated == 0 {
+                        self.info("estimating the run's cost first…".to_string());
+                    }
+                    self.starts_when_estimated += 1;
+                    return;
+                }
+                if let Some(costed) = self.experiment.estimate_of(&self.exp) {
+                    let est = &costed.estimate;
+                    if let Err(e) = &costed.fits {
+                        self.error(e.clone());
                         return;
                     }
                     let key = self.exp.to_ron();
@@ -468,6 +481,12 @@ impl Workbench {
         }
         self.experiment
             .poll(&self.exp, self.data.table_arc(), &self.base);
+        // Run pressed while the estimate was being computed: go on now that it is there
+        if self.starts_when_estimated > 0 && self.experiment.estimated(&self.exp) {
+            for _ in 0..std::mem::take(&mut self.starts_when_estimated) {
+                self.apply(Command::StartRun);
+            }
+        }
     }
 
     /// The rows of the shown run (live or opened).
