@@ -453,3 +453,65 @@ fn cost_estimate_follows_the_form_refuses_what_cannot_fit_and_asks_before_a_long
         last.text
     );
 }
+
+#[test]
+fn histograms_keep_their_aspect_when_resized_and_presentation_mode_zooms() {
+    // a finished run of the demo (2 episodes, one rotation), opened in the live view
+    let tmp = tempfile::tempdir().unwrap();
+    let mut exp = heldout::experiment::Experiment::load_text(
+        heldout::experiment::DEMO_EXPERIMENT,
+        std::path::Path::new("demo.ron"),
+        std::path::Path::new("."),
+        &[],
+    )
+    .unwrap()
+    .experiment()
+    .clone();
+    exp.seeds = vec![0];
+    exp.episodes.count = 2;
+    exp.compare.clear();
+    exp.roles.held_out = HeldOut::Fixed(vec!["Drift".into()]);
+    let dir = tmp.path().join("run");
+    let checked = exp
+        .checked(std::path::Path::new("demo.ron"), std::path::Path::new("."))
+        .unwrap();
+    heldout::experiment::run(
+        &checked,
+        &dir,
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut h = harness(Workbench::new(Saved::default()));
+    h.state_mut()
+        .apply(heldout::gui::Command::OpenRun(dir.clone()));
+    step_until(&mut h, "the run to open", 30, |wb| wb.tab == Tab::Live);
+    h.get_by_label("also seen families").click();
+    h.run();
+    // the distance between two families' rows: heading, caption and a panel 5:8 of its width
+    let row_pitch = |h: &Harness<'static, Workbench>| {
+        let a = h.get_by_label("Drift (held out)").rect();
+        let b = h
+            .query_all_by_label_contains("(seen)")
+            .next()
+            .unwrap()
+            .rect();
+        b.min.y - a.min.y
+    };
+    let wide = row_pitch(&h);
+    h.set_size(egui::vec2(900.0, 1000.0));
+    h.run();
+    let narrow = row_pitch(&h);
+    assert!(
+        wide > narrow * 1.3,
+        "rows {wide:.0} px apart at 1500 px wide, {narrow:.0} at 900"
+    );
+    // presentation mode: everything larger, and back
+    h.get_by_label("presentation").click();
+    h.run();
+    assert_eq!(h.ctx.zoom_factor(), 1.5);
+    assert!(h.state().view.presenting);
+    h.get_by_label("presentation").click();
+    h.run();
+    assert_eq!(h.ctx.zoom_factor(), 1.0);
+}

@@ -8,7 +8,7 @@ mod data_panel;
 mod experiment_panel;
 mod jobs;
 pub mod playground;
-mod plots;
+pub mod plots;
 mod results;
 mod runs_panel;
 

@@ -1,42 +1,29 @@
 //! The live view: for the shown run (a running job or a folder) and a chosen unit (method ×
 //! seed × rotation) — score histograms per family at pre / after-inner / after-outer, ROC and
 //! PR curves with the three checkpoints overlaid, loss / margin / temperature per episode, and
-//! the PCGrad view. All drawn with egui_plot (zoom, hover values, legend toggles) from the same
-//! rows the run folder holds; what is extracted is cached until new rows arrive.
+//! the PCGrad view. All drawn with egui_plot (zoom, hover values, legend toggles) from the
+//! series and in the colours of `report::figures` — the same ones the exported figures draw, so
+//! the screen and the file agree; what is computed is cached until new rows arrive.
 
 use super::Command;
 use crate::detect::Stage;
+use crate::report::figures::{
+    class_color, curve_series, histogram_grid, pcgrad_series, stage_color as figure_stage_color,
+    stage_label, training_series, CurveSeries, HistGrid, PairKind, PcgradSeries, TrainingSeries,
+};
 use crate::report::{Curve, RunData, UnitKey};
 use egui::Color32;
 use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints, Points};
-use std::collections::BTreeMap;
 
-pub const STAGES: [Stage; 3] = [Stage::Pre, Stage::Inner, Stage::Outer];
-
-pub fn stage_label(s: Stage) -> &'static str {
-    match s {
-        Stage::Pre => "pre",
-        Stage::Inner => "after inner",
-        Stage::Outer => "after outer",
-        Stage::Pretrain => "stage 0",
-        Stage::Final => "trained",
-    }
+/// A figure colour on screen.
+pub fn color(c: crate::report::figures::RGBColor) -> Color32 {
+    Color32::from_rgb(c.0, c.1, c.2)
 }
 
+/// The colour of a checkpoint stage, as in the figure files.
 pub fn stage_color(s: Stage) -> Color32 {
-    match s {
-        Stage::Pre => Color32::from_rgb(150, 150, 150),
-        Stage::Inner => Color32::from_rgb(66, 133, 244),
-        Stage::Outer => Color32::from_rgb(234, 67, 53),
-        Stage::Pretrain => Color32::from_rgb(120, 90, 200),
-        // the trained model of a method without episodes: drawn like the meta-learner's
-        // after-outer snapshot, its final state
-        Stage::Final => Color32::from_rgb(234, 67, 53),
-    }
+    color(figure_stage_color(s))
 }
-
-pub const NORMAL_COLOR: Color32 = Color32::from_rgb(52, 168, 83);
-pub const ANOMALY_COLOR: Color32 = Color32::from_rgb(234, 67, 53);
 
 /// Which sub-view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,65 +35,29 @@ pub enum Sub {
     Pcgrad,
 }
 
-/// Bins (lo, hi, count).
-pub type Bins = Vec<(f64, f64, u64)>;
-/// A histogram panel: normal bins, anomaly bins, the checkpoint's AUC.
-pub type HistPanel = (Bins, Bins, f64);
-
-/// Rows of one unit at one episode, extracted for drawing.
+/// The series of one unit at one episode, from `report::figures` (the exporter's own).
 #[derive(Default, Clone)]
 pub struct Extract {
+    /// Episodes with checkpoints.
     pub episodes: Vec<usize>,
+    /// The episode shown (snapped to one whose histograms the live view kept).
     pub episode: Option<usize>,
-    /// Families with checkpoints: (name, held out).
-    pub families: Vec<(String, bool)>,
-    /// (family, stage) → (bins lo/hi/count normal, anomaly) and the AUC.
-    pub hist: BTreeMap<(String, u8), HistPanel>,
-    /// (family, stage, curve) → points.
-    pub curves: BTreeMap<(String, u8, u8), Vec<[f64; 2]>>,
-    /// per stage: (episode, mean loss)
-    pub loss: Vec<(Stage, Vec<[f64; 2]>)>,
-    /// Methods trained in epochs: per "phase · term", (epoch, mean over the epoch).
-    pub epoch_terms: Vec<(String, Vec<[f64; 2]>)>,
-    /// The checkpoint stages to draw: pre / after inner / after outer for the meta-learner,
-    /// the trained model (`Final`) for methods without episodes.
-    pub stages: Vec<Stage>,
-    pub margin_seen: Vec<[f64; 2]>,
-    pub margin_held: Vec<[f64; 2]>,
-    pub temperature: Vec<[f64; 2]>,
-    /// held-out AUC per episode after each stage
-    pub auc_held: Vec<(Stage, Vec<[f64; 2]>)>,
-    /// (x = outer step counter, cosine) for inner-vs-family and family-vs-family pairs
-    pub pc_inner: Vec<[f64; 2]>,
-    pub pc_family: Vec<[f64; 2]>,
-    /// (pairs, negative, projected) for inner-vs-family and family-vs-family
-    pub pc_stats: [(usize, usize, usize); 2],
+    /// Every family's histograms at the shown episode (held-out rows first).
+    pub grid: HistGrid,
+    /// Per held-out family: its ROC and PR series.
+    pub curves: Vec<(String, Vec<CurveSeries>, Vec<CurveSeries>)>,
+    pub training: TrainingSeries,
+    pub pcgrad: PcgradSeries,
 }
 
-fn stage_idx(s: Stage) -> u8 {
-    match s {
-        Stage::Pre => 0,
-        Stage::Inner => 1,
-        Stage::Outer => 2,
-        Stage::Pretrain => 3,
-        Stage::Final => 4,
-    }
-}
-
-fn mean(v: &[f64]) -> f64 {
-    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if f.is_empty() {
-        f64::NAN
-    } else {
-        f.iter().sum::<f64>() / f.len() as f64
-    }
-}
-
-/// Extracts what the views draw for `unit` at `episode` (None = the latest with checkpoints).
+/// The series the views draw for `unit` at `episode` (None = the latest with checkpoints).
 pub fn extract(d: &RunData, unit: &UnitKey, episode: Option<usize>) -> Extract {
-    let mut x = Extract::default();
-    let cks: Vec<_> = d.checkpoints.iter().filter(|c| &c.unit == unit).collect();
-    let mut eps: Vec<usize> = cks.iter().map(|c| c.episode).collect();
+    let mut eps: Vec<usize> = d
+        .checkpoints
+        .iter()
+        .filter(|c| &c.unit == unit)
+        .map(|c| c.episode)
+        .collect();
     eps.sort_unstable();
     eps.dedup();
     // the live view keeps histograms for some episodes only (RunData::thin_episodes): a chosen
@@ -125,142 +76,40 @@ pub fn extract(d: &RunData, unit: &UnitKey, episode: Option<usize>) -> Extract {
         Err(0) => kept[0],
         Err(i) => kept[i - 1],
     };
-    x.episode = episode
+    let episode = episode
         .filter(|e| eps.contains(e))
         .or(eps.last().copied())
         .map(snap);
-    x.episodes = eps;
-    let Some(ep) = x.episode else {
-        // still compute losses (the first checkpoint may not have arrived)
-        fill_training(&mut x, d, unit);
-        return x;
+    let grid = match episode {
+        Some(e) => histogram_grid(d, unit, Some(e), true),
+        None => HistGrid::default(),
     };
-    for c in &cks {
-        if c.episode == ep && !x.families.iter().any(|(f, _)| f == &c.family) {
-            x.families.push((c.family.clone(), c.held_out));
-        }
-    }
-    // held-out families first
-    x.families.sort_by_key(|(_, h)| !*h);
-    x.stages = if cks
+    let curves = grid
+        .rows
         .iter()
-        .any(|c| c.episode == ep && c.stage == Stage::Final)
-    {
-        vec![Stage::Final]
-    } else {
-        STAGES.to_vec()
-    };
-    for c in cks.iter().filter(|c| c.episode == ep) {
-        x.hist
-            .entry((c.family.clone(), stage_idx(c.stage)))
-            .or_insert_with(|| (vec![], vec![], f64::NAN))
-            .2 = c.auc;
+        .filter(|r| r.held_out)
+        .map(|r| {
+            let roc = curve_series(d, unit, &r.family, Curve::Roc, episode).1;
+            let pr = curve_series(d, unit, &r.family, Curve::Pr, episode).1;
+            (r.family.clone(), roc, pr)
+        })
+        .collect();
+    Extract {
+        episodes: eps,
+        episode,
+        grid,
+        curves,
+        training: training_series(d, unit),
+        pcgrad: pcgrad_series(d, unit),
     }
-    for h in d
-        .histograms
-        .iter()
-        .filter(|h| &h.unit == unit && h.episode == ep)
-    {
-        let e = x
-            .hist
-            .entry((h.family.clone(), stage_idx(h.stage)))
-            .or_insert_with(|| (vec![], vec![], f64::NAN));
-        let v = if h.anomaly { &mut e.1 } else { &mut e.0 };
-        v.push((h.lo, h.hi, h.count));
-    }
-    for c in d
-        .curves
-        .iter()
-        .filter(|c| &c.unit == unit && c.episode == ep)
-    {
-        let k = match c.curve {
-            Curve::Roc => 0,
-            Curve::Pr => 1,
-        };
-        x.curves
-            .entry((c.family.clone(), stage_idx(c.stage), k))
-            .or_default()
-            .push([c.x, c.y]);
-    }
-    fill_training(&mut x, d, unit);
-    x
 }
 
-fn fill_training(x: &mut Extract, d: &RunData, unit: &UnitKey) {
-    for e in d.epochs.iter().filter(|e| &e.unit == unit) {
-        let label = format!("{} · {}", e.phase, e.term);
-        let at = match x.epoch_terms.iter().position(|(l, _)| *l == label) {
-            Some(i) => i,
-            None => {
-                x.epoch_terms.push((label, Vec::new()));
-                x.epoch_terms.len() - 1
-            }
-        };
-        x.epoch_terms[at].1.push([e.epoch as f64, e.value]);
-    }
-    let mut loss: BTreeMap<(u8, usize), Vec<f64>> = BTreeMap::new();
-    for l in d.losses.iter().filter(|l| &l.unit == unit) {
-        loss.entry((stage_idx(l.stage), l.episode))
-            .or_default()
-            .push(l.loss);
-    }
-    for s in [Stage::Pretrain, Stage::Inner, Stage::Outer] {
-        let pts: Vec<[f64; 2]> = loss
-            .iter()
-            .filter(|((st, _), _)| *st == stage_idx(s))
-            .map(|((_, e), v)| [*e as f64, mean(v)])
-            .collect();
-        if !pts.is_empty() {
-            x.loss.push((s, pts));
-        }
-    }
-    let mut seen: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    let mut held: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-    let mut temp: BTreeMap<usize, f64> = BTreeMap::new();
-    let mut auc: BTreeMap<(u8, usize), Vec<f64>> = BTreeMap::new();
-    for c in d.checkpoints.iter().filter(|c| &c.unit == unit) {
-        if c.held_out {
-            auc.entry((stage_idx(c.stage), c.episode))
-                .or_default()
-                .push(c.auc);
-        }
-        if c.stage != Stage::Outer {
-            continue;
-        }
-        temp.insert(c.episode, c.temperature);
-        if c.held_out {
-            held.entry(c.episode).or_default().push(c.margin);
-        } else {
-            seen.entry(c.episode).or_default().push(c.margin);
-        }
-    }
-    x.margin_seen = seen.iter().map(|(e, v)| [*e as f64, mean(v)]).collect();
-    x.margin_held = held.iter().map(|(e, v)| [*e as f64, mean(v)]).collect();
-    x.temperature = temp.iter().map(|(e, t)| [*e as f64, *t]).collect();
-    for s in STAGES {
-        let pts: Vec<[f64; 2]> = auc
-            .iter()
-            .filter(|((st, _), _)| *st == stage_idx(s))
-            .map(|((_, e), v)| [*e as f64, mean(v)])
-            .collect();
-        if !pts.is_empty() {
-            x.auc_held.push((s, pts));
-        }
-    }
-    let mut steps: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-    for p in d.pcgrad.iter().filter(|p| &p.unit == unit) {
-        let n = steps.len();
-        let k = *steps.entry((p.episode, p.step)).or_insert(n);
-        let inner = p.task_i == "inner" || p.task_j == "inner";
-        let (v, st) = if inner {
-            (&mut x.pc_inner, &mut x.pc_stats[0])
-        } else {
-            (&mut x.pc_family, &mut x.pc_stats[1])
-        };
-        v.push([k as f64, p.cosine]);
-        st.0 += 1;
-        st.1 += usize::from(p.cosine < 0.0);
-        st.2 += usize::from(p.projected);
+/// Line width on screen (thicker in presentation mode).
+fn width(presenting: bool) -> f32 {
+    if presenting {
+        3.5
+    } else {
+        2.0
     }
 }
 
@@ -278,6 +127,8 @@ pub struct LiveView {
     cache_at: Option<std::time::Instant>,
     /// What the last "Save figure" wrote (or why it failed).
     pub saved: Option<String>,
+    /// Presentation mode (a projector): the whole window zoomed, thicker lines.
+    pub presenting: bool,
     cache: Extract,
 }
 
@@ -286,6 +137,7 @@ impl LiveView {
         *self = LiveView {
             sub: self.sub,
             show_seen: self.show_seen,
+            presenting: self.presenting,
             ..Default::default()
         };
     }
@@ -374,6 +226,14 @@ impl LiveView {
                 }
             }
             ui.separator();
+            if ui
+                .checkbox(&mut self.presenting, "presentation")
+                .on_hover_text("for a projector: everything larger (×1.5), thicker lines")
+                .changed()
+            {
+                ui.ctx()
+                    .set_zoom_factor(if self.presenting { 1.5 } else { 1.0 });
+            }
             if let Some(unit) = self.unit.clone() {
                 if ui
                     .button("Save figure…")
@@ -418,7 +278,10 @@ impl LiveView {
                 .request_repaint_after(std::time::Duration::from_millis(200));
         }
         ui.separator();
-        if self.cache.episodes.is_empty() && self.cache.loss.is_empty() {
+        if self.cache.episodes.is_empty()
+            && self.cache.training.loss.is_empty()
+            && self.cache.training.epoch_terms.is_empty()
+        {
             ui.label(format!(
                 "{} reports no checkpoints (a baseline trains without episodes): its test metrics are in Results.",
                 unit.method
@@ -430,8 +293,8 @@ impl LiveView {
         match self.sub {
             Sub::Histograms => self.histograms(ui, &x),
             Sub::Curves => self.curves(ui, &x),
-            Sub::Training => training(ui, &x),
-            Sub::Pcgrad => pcgrad(ui, &x),
+            Sub::Training => training(ui, &x, self.presenting),
+            Sub::Pcgrad => pcgrad(ui, &x, self.presenting),
         }
         self.cache = x;
     }
@@ -507,55 +370,66 @@ impl LiveView {
     fn histograms(&mut self, ui: &mut egui::Ui, x: &Extract) {
         ui.horizontal(|ui| {
             ui.label(format!(
-                "Episode {} · scores on the fixed per-family pools (higher = more anomalous), normal vs anomaly.",
+                "Episode {} · scores on the fixed per-family pools (higher = more anomalous), normal vs anomaly: shares of each class in the same bins, spanning the scores' range.",
                 x.episode.map(|e| e.to_string()).unwrap_or("–".into())
             ));
             ui.checkbox(&mut self.show_seen, "also seen families");
         });
+        let columns = x.grid.columns.len().max(1);
+        let presenting = self.presenting;
         egui::ScrollArea::vertical()
             .id_salt("hists")
+            .auto_shrink([false, false])
             .show(ui, |ui| {
-                for (fam, held) in &x.families {
-                    if !held && !self.show_seen {
+                // every panel as wide as its column and 5:8 as high: the grid keeps its aspect
+                // when the window is resized and scrolls when the families do not fit
+                let panel_h = (ui.available_width() / columns as f32 * 0.62).clamp(120.0, 420.0);
+                for row in &x.grid.rows {
+                    if !row.held_out && !self.show_seen {
                         continue;
                     }
                     ui.strong(format!(
-                        "{fam} ({})",
-                        if *held { "held out" } else { "seen" }
+                        "{} ({})",
+                        row.family,
+                        if row.held_out { "held out" } else { "seen" }
                     ));
-                    ui.columns(x.stages.len().max(1), |cols| {
-                        for (i, s) in x.stages.iter().enumerate() {
+                    ui.columns(columns, |cols| {
+                        for (i, s) in x.grid.columns.iter().enumerate() {
                             let ui = &mut cols[i];
-                            let Some((nb, ab, auc)) = x.hist.get(&(fam.clone(), stage_idx(*s)))
-                            else {
+                            let Some(Some(p)) = row.panels.get(i) else {
                                 ui.weak(format!("{}: not yet", stage_label(*s)));
                                 continue;
                             };
-                            ui.label(format!("{} · AUC {auc:.3}", stage_label(*s)));
-                            let bars = |v: &[(f64, f64, u64)]| -> Vec<Bar> {
-                                let total: u64 = v.iter().map(|b| b.2).sum::<u64>().max(1);
-                                v.iter()
-                                    .map(|&(lo, hi, c)| {
-                                        Bar::new((lo + hi) / 2.0, c as f64 / total as f64)
-                                            .width((hi - lo) * 0.95)
+                            ui.label(format!(
+                                "{} · AUC {}",
+                                stage_label(*s),
+                                p.auc.map_or("–".into(), |a| format!("{a:.3}"))
+                            ));
+                            let bars = |anomaly: bool| -> Vec<Bar> {
+                                p.shares(anomaly)
+                                    .iter()
+                                    .zip(p.edges.windows(2))
+                                    .map(|(&v, e)| {
+                                        Bar::new((e[0] + e[1]) / 2.0, v).width((e[1] - e[0]) * 0.95)
                                     })
                                     .collect()
                             };
-                            Plot::new(format!("hist_{fam}_{}", stage_idx(*s)))
-                                .height(130.0)
-                                .legend(Legend::default())
+                            Plot::new(format!("hist_{}_{i}", row.family))
+                                .height(panel_h)
+                                .legend(Legend::default().position(egui_plot::Corner::RightTop))
                                 .include_y(0.0)
                                 .x_axis_label("score")
+                                .y_axis_label(if i == 0 { "share" } else { "" })
                                 .allow_scroll(false)
-                                .show(ui, |p| {
-                                    p.bar_chart(
-                                        BarChart::new("normal", bars(nb))
-                                            .color(NORMAL_COLOR.gamma_multiply(0.7)),
-                                    );
-                                    p.bar_chart(
-                                        BarChart::new("anomaly", bars(ab))
-                                            .color(ANOMALY_COLOR.gamma_multiply(0.7)),
-                                    );
+                                .show(ui, |pl| {
+                                    for anomaly in [false, true] {
+                                        let name = if anomaly { "anomaly" } else { "normal" };
+                                        pl.bar_chart(BarChart::new(name, bars(anomaly)).color(
+                                            color(class_color(anomaly)).gamma_multiply(
+                                                if presenting { 0.85 } else { 0.6 },
+                                            ),
+                                        ));
+                                    }
                                 });
                         }
                     });
@@ -564,12 +438,7 @@ impl LiveView {
     }
 
     fn curves(&mut self, ui: &mut egui::Ui, x: &Extract) {
-        let held: Vec<&String> = x
-            .families
-            .iter()
-            .filter(|(_, h)| *h)
-            .map(|(f, _)| f)
-            .collect();
+        let held: Vec<&String> = x.curves.iter().map(|(f, _, _)| f).collect();
         if self.family.as_ref().is_none_or(|f| !held.contains(&f)) {
             self.family = held.first().map(|f| f.to_string());
         }
@@ -584,14 +453,23 @@ impl LiveView {
                 }
             }
         });
-        let Some(fam) = self.family.clone() else {
+        let Some((fam, roc, pr)) = x
+            .curves
+            .iter()
+            .find(|(f, _, _)| Some(f) == self.family.as_ref())
+        else {
             ui.label("No held-out family checkpoint yet.");
             return;
         };
+        let w = width(self.presenting);
+        // square plots as large as the space allows (side by side)
+        let side = (ui.available_width() / 2.0 - 16.0)
+            .min(ui.available_height() - 40.0)
+            .max(220.0);
         ui.columns(2, |cols| {
-            for (k, (name, xl, yl)) in [
-                ("ROC", "false-positive rate", "true-positive rate"),
-                ("PR", "recall", "precision"),
+            for (k, (name, xl, yl, series)) in [
+                ("ROC", "false-positive rate", "true-positive rate", roc),
+                ("PR", "recall", "precision", pr),
             ]
             .into_iter()
             .enumerate()
@@ -602,9 +480,9 @@ impl LiveView {
                     x.episode.unwrap_or(0)
                 ));
                 Plot::new(format!("curve_{k}"))
-                    .height(ui.available_height().clamp(250.0, 520.0))
+                    .height(side)
                     .data_aspect(1.0)
-                    .legend(Legend::default())
+                    .legend(Legend::default().position(egui_plot::Corner::RightBottom))
                     .include_x(0.0)
                     .include_x(1.0)
                     .include_y(0.0)
@@ -619,24 +497,19 @@ impl LiveView {
                                     .style(egui_plot::LineStyle::dashed_dense()),
                             );
                         }
-                        for &s in &x.stages {
-                            if let Some(pts) = x.curves.get(&(fam.clone(), stage_idx(s), k as u8)) {
-                                let auc = x
-                                    .hist
-                                    .get(&(fam.clone(), stage_idx(s)))
-                                    .map(|h| h.2)
-                                    .unwrap_or(f64::NAN);
-                                let label = if k == 0 {
-                                    format!("{} (AUC {auc:.3})", stage_label(s))
-                                } else {
-                                    stage_label(s).to_string()
-                                };
-                                p.line(
-                                    Line::new(label, PlotPoints::from(pts.clone()))
-                                        .color(stage_color(s))
-                                        .width(2.0),
-                                );
-                            }
+                        for c in series {
+                            let what = if k == 0 { "AUC" } else { "AP" };
+                            let label = match c.summary {
+                                Some(v) => format!("{} ({what} {v:.3})", stage_label(c.stage)),
+                                None => stage_label(c.stage).to_string(),
+                            };
+                            let pts: Vec<[f64; 2]> =
+                                c.points.iter().map(|&(a, b)| [a, b]).collect();
+                            p.line(
+                                Line::new(label, PlotPoints::from(pts))
+                                    .color(stage_color(c.stage))
+                                    .width(w),
+                            );
                         }
                     });
             }
@@ -648,18 +521,24 @@ fn unit_text(u: &UnitKey) -> String {
     format!("{} · seed {} · held out {}", u.method, u.seed, u.rotation)
 }
 
-fn training(ui: &mut egui::Ui, x: &Extract) {
-    let h = (ui.available_height() / 2.0 - 30.0).clamp(160.0, 320.0);
-    if x.loss.is_empty() && !x.epoch_terms.is_empty() {
+fn points(v: &[(usize, f64)]) -> PlotPoints<'static> {
+    PlotPoints::from(v.iter().map(|&(e, y)| [e as f64, y]).collect::<Vec<_>>())
+}
+
+fn training(ui: &mut egui::Ui, x: &Extract, presenting: bool) {
+    let t = &x.training;
+    let w = width(presenting);
+    let h = (ui.available_height() / 2.0 - 30.0).max(160.0);
+    if t.loss.is_empty() && !t.epoch_terms.is_empty() {
         // a method trained in epochs: its loss terms, one line each
         ui.strong("Loss terms per epoch (mean over the epoch's steps)");
         Plot::new("epoch_terms")
-            .height((ui.available_height() - 30.0).clamp(200.0, 640.0))
+            .height((ui.available_height() - 30.0).max(200.0))
             .legend(Legend::default())
             .x_axis_label("epoch")
             .show(ui, |p| {
-                for (label, pts) in &x.epoch_terms {
-                    p.line(Line::new(label.clone(), PlotPoints::from(pts.clone())).width(2.0));
+                for (label, pts) in &t.epoch_terms {
+                    p.line(Line::new(label.clone(), points(pts)).width(w));
                 }
             });
         return;
@@ -671,14 +550,11 @@ fn training(ui: &mut egui::Ui, x: &Extract) {
             .legend(Legend::default())
             .x_axis_label("episode")
             .show(&mut cols[0], |p| {
-                for (s, pts) in &x.loss {
+                for (s, pts) in &t.loss {
                     p.line(
-                        Line::new(
-                            format!("{} stage", s.as_str()),
-                            PlotPoints::from(pts.clone()),
-                        )
-                        .color(stage_color(*s))
-                        .width(2.0),
+                        Line::new(format!("{} stage", s.as_str()), points(pts))
+                            .color(stage_color(*s))
+                            .width(w),
                     );
                 }
             });
@@ -689,11 +565,14 @@ fn training(ui: &mut egui::Ui, x: &Extract) {
             .x_axis_label("episode")
             .show(&mut cols[1], |p| {
                 p.line(
-                    Line::new("seen families", PlotPoints::from(x.margin_seen.clone())).width(2.0),
+                    Line::new("seen families", points(&t.margin_seen))
+                        .color(color(class_color(false)))
+                        .width(w),
                 );
                 p.line(
-                    Line::new("held-out families", PlotPoints::from(x.margin_held.clone()))
-                        .width(2.0),
+                    Line::new("held-out families", points(&t.margin_held_out))
+                        .color(color(class_color(true)))
+                        .width(w),
                 );
                 p.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             });
@@ -705,7 +584,7 @@ fn training(ui: &mut egui::Ui, x: &Extract) {
             .legend(Legend::default())
             .x_axis_label("episode")
             .show(&mut cols[0], |p| {
-                p.line(Line::new("T", PlotPoints::from(x.temperature.clone())).width(2.0));
+                p.line(Line::new("T", points(&t.temperature)).width(w));
             });
         cols[1].strong("Held-out AUC per episode at each checkpoint");
         Plot::new("auc_ep")
@@ -715,28 +594,33 @@ fn training(ui: &mut egui::Ui, x: &Extract) {
             .include_y(1.0)
             .x_axis_label("episode")
             .show(&mut cols[1], |p| {
-                for (s, pts) in &x.auc_held {
+                for (s, pts) in &t.held_out_auc {
                     p.line(
-                        Line::new(stage_label(*s), PlotPoints::from(pts.clone()))
+                        Line::new(stage_label(*s), points(pts))
                             .color(stage_color(*s))
-                            .width(2.0),
+                            .width(w),
                     );
                 }
             });
     });
 }
 
-fn pcgrad(ui: &mut egui::Ui, x: &Extract) {
+fn pcgrad(ui: &mut egui::Ui, x: &Extract, presenting: bool) {
+    let pc = &x.pcgrad;
     ui.label("Cosine between task gradients at each outer step, before projection. Below 0 the tasks conflict and PCGrad projects one onto the other's normal plane.");
+    let kinds = [PairKind::InnerVsFamily, PairKind::FamilyVsFamily];
     egui::Grid::new("pcstats").striped(true).show(ui, |ui| {
         ui.strong("pairs");
         ui.strong("count");
         ui.strong("conflicting (cos < 0)");
         ui.strong("projected");
         ui.end_row();
-        for (i, name) in ["inner ↔ family", "family ↔ family"].iter().enumerate() {
-            let (n, neg, proj) = x.pc_stats[i];
-            ui.label(*name);
+        for k in kinds {
+            let of: Vec<_> = pc.points.iter().filter(|p| p.kind == k).collect();
+            let n = of.len();
+            let neg = of.iter().filter(|p| p.cosine < 0.0).count();
+            let proj = of.iter().filter(|p| p.projected).count();
+            ui.label(k.label());
             ui.label(n.to_string());
             ui.label(format!(
                 "{neg} ({:.0} %)",
@@ -750,23 +634,26 @@ fn pcgrad(ui: &mut egui::Ui, x: &Extract) {
         }
     });
     Plot::new("pcgrad")
-        .height(ui.available_height().clamp(200.0, 600.0))
+        .height((ui.available_height() - 10.0).max(200.0))
         .legend(Legend::default())
         .include_y(-1.0)
         .include_y(1.0)
         .x_axis_label("outer step")
         .y_axis_label("cosine")
         .show(ui, |p| {
-            p.points(
-                Points::new("inner ↔ family", PlotPoints::from(x.pc_inner.clone()))
-                    .radius(2.0)
-                    .color(stage_color(Stage::Inner)),
-            );
-            p.points(
-                Points::new("family ↔ family", PlotPoints::from(x.pc_family.clone()))
-                    .radius(2.0)
-                    .color(stage_color(Stage::Outer)),
-            );
+            for k in kinds {
+                let pts: Vec<[f64; 2]> = pc
+                    .points
+                    .iter()
+                    .filter(|q| q.kind == k)
+                    .map(|q| [q.index as f64, q.cosine])
+                    .collect();
+                p.points(
+                    Points::new(k.label(), PlotPoints::from(pts))
+                        .radius(if presenting { 3.5 } else { 2.0 })
+                        .color(color(k.color())),
+                );
+            }
             p.hline(HLine::new("no conflict above", 0.0).color(Color32::GRAY));
         });
 }

@@ -49,9 +49,9 @@ pub fn default_out_dir(folder: &RunFolder) -> PathBuf {
 }
 
 /// Every figure worth drawing for a run, in a stable order: per unit (sorted) its histograms,
-/// ROC and PR curves of each held-out family, training and PCGrad figures (each only when the
-/// unit has the rows); then the method comparison and the test ROC of each held-out family
-/// (lowest seed).
+/// ROC and PR curves of each held-out family, training and PCGrad figures and the paper's
+/// Fig. 2 for one and two columns (each only when the unit has the rows); then the method
+/// comparison, the summary slide and the test ROC of each held-out family (lowest seed).
 pub fn figures_for(data: &RunData) -> Vec<Figure> {
     let mut out = Vec::new();
     for unit in data.units() {
@@ -78,10 +78,19 @@ pub fn figures_for(data: &RunData) -> Vec<Figure> {
         }
         cands.push(Figure::Training { unit: unit.clone() });
         cands.push(Figure::Pcgrad { unit: unit.clone() });
+        // the paper's Fig. 2 of the held-out family, for one and two columns
+        for width in crate::report::figures::PaperWidth::ALL {
+            cands.push(Figure::Paper {
+                unit: unit.clone(),
+                episode: None,
+                width,
+            });
+        }
         out.extend(cands.into_iter().filter(|f| f.has_data(data)));
     }
     if !data.metrics.is_empty() {
         out.push(Figure::MethodAuc);
+        out.push(Figure::Summary);
     }
     let seed = data.scores.iter().map(|s| s.unit.seed).min();
     let mut fams: Vec<&str> = Vec::new();
