@@ -181,6 +181,18 @@ pub struct ExportArgs {
     /// Figure file format.
     #[arg(long, value_enum, default_value = "both")]
     pub format: ExportFormatArg,
+    /// The score axis of the histogram figures: the scores' own range (readable when they
+    /// crowd into a narrow band) or [0, 1] (comparable across figures).
+    #[arg(long, value_enum, default_value = "scores")]
+    pub score_axis: ScoreAxisArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScoreAxisArg {
+    /// Each panel spans its scores (the checkpoint's bins).
+    Scores,
+    /// [0, 1], widened when scores leave it.
+    Unit,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -883,7 +895,7 @@ fn run_experiment(a: RunArgs) -> Result<()> {
 }
 
 fn export(a: ExportArgs) -> Result<()> {
-    use crate::report::export::{default_out_dir, export_run, Format};
+    use crate::report::export::{default_out_dir, Format};
     if !a.run_dir.is_dir() {
         bail!(
             "{}: no such folder — give the path of a run folder written by `heldout run`",
@@ -898,7 +910,12 @@ fn export(a: ExportArgs) -> Result<()> {
         ExportFormatArg::Png => &[Format::Png],
         ExportFormatArg::Both => &[Format::Svg, Format::Png],
     };
-    let files = export_run(&folder, &out, formats)?;
+    let files = crate::report::export::export_run_with(
+        &folder,
+        &out,
+        formats,
+        a.score_axis == ScoreAxisArg::Unit,
+    )?;
     let figs = files
         .iter()
         .filter(|p| p.parent().is_some_and(|d| d.ends_with("figures")))

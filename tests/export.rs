@@ -173,8 +173,28 @@ fn export_writes_every_figure_and_table() {
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
         let png = std::fs::read(p.with_extension("png")).unwrap();
         let (sw, sh) = svg_size(&svg);
-        assert_eq!(png_size(&png), (2 * sw, 2 * sh), "{name}");
-        assert!(sw >= 700 && sh >= 500, "{name}: {sw}×{sh}");
+        // paper figures: 300 dpi at 3.5 or 7 inches; the others twice their SVG size
+        let paper = [
+            heldout::report::figures::PaperWidth::OneColumn,
+            heldout::report::figures::PaperWidth::TwoColumn,
+        ]
+        .into_iter()
+        .find(|w| name.starts_with(&format!("paper_fig2_{}", w.tag())));
+        match paper {
+            Some(w) => {
+                let s = w.png_scale();
+                let want = (
+                    (f64::from(sw) * s).round() as u32,
+                    (f64::from(sh) * s).round() as u32,
+                );
+                assert_eq!(png_size(&png), want, "{name}");
+                assert_eq!(want.0, (w.inches() * 300.0).round() as u32, "{name}");
+            }
+            None => {
+                assert_eq!(png_size(&png), (2 * sw, 2 * sh), "{name}");
+                assert!(sw >= 700 && sh >= 500, "{name}: {sw}×{sh}");
+            }
+        }
     }
     assert_eq!(n_svg, figures_for(&data).len());
 

@@ -251,3 +251,48 @@ fn the_live_view_draws_the_exporters_series_in_its_colours() {
         );
     }
 }
+
+#[test]
+fn histogram_score_axis_spans_the_scores_or_zero_to_one() {
+    let (_tmp, dir) = demo_run();
+    let data = RunData::load(&dir).unwrap();
+    let unit = data
+        .units()
+        .into_iter()
+        .find(|u| u.method == "meta_learner")
+        .unwrap();
+    let svg = |unit_axis: bool| {
+        heldout::report::figures::render_svg(
+            &Figure::Histograms {
+                unit: unit.clone(),
+                episode: None,
+                seen: false,
+                unit_axis,
+            },
+            &data,
+        )
+        .unwrap()
+    };
+    let ticks = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && l.parse::<f64>().is_ok())
+            .map(String::from)
+            .collect()
+    };
+    let (own, unit_range) = (ticks(&svg(false)), ticks(&svg(true)));
+    // [0, 1]: ticks at 0.2 … 1 on the score axis
+    for t in ["0.2", "0.4", "0.6", "0.8"] {
+        assert!(unit_range.iter().any(|x| x == t), "{t} in {unit_range:?}");
+    }
+    // the scores' own range: the demo's meta-learner scores sit well inside (0, 0.2)
+    let grid = histogram_grid(&data, &unit, None, false);
+    let hi = grid.rows[0]
+        .panels
+        .iter()
+        .flatten()
+        .map(|p| *p.edges.last().unwrap())
+        .fold(0.0, f64::max);
+    assert!(hi < 0.2, "{hi}");
+    assert!(!own.iter().any(|x| x == "0.8"), "{own:?}");
+}

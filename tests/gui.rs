@@ -123,7 +123,7 @@ fn load_roles_run_results_runs_export() {
     h.get_by_label_contains(&format!("ROC · {family}"));
     h.get_by_label("PCGrad").click();
     h.run();
-    assert!(h.query_all_by_label("inner ↔ family").count() >= 1);
+    assert!(h.query_all_by_label("inner vs family").count() >= 1);
     h.get_by_label("Loss · margin · T").click();
     h.run();
     h.get_by_label("Temperature T = exp(ρ)");

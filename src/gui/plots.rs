@@ -307,6 +307,7 @@ impl LiveView {
                 unit: unit.clone(),
                 episode: self.episode,
                 seen: self.show_seen,
+                unit_axis: false,
             },
             Sub::Curves => Figure::Curves {
                 unit: unit.clone(),

@@ -59,6 +59,7 @@ pub fn figures_for(data: &RunData) -> Vec<Figure> {
             unit: unit.clone(),
             episode: None,
             seen: true,
+            unit_axis: false,
         }];
         let mut fams: Vec<&str> = Vec::new();
         for c in data.curves.iter().filter(|c| c.unit == unit) {
@@ -84,6 +85,7 @@ pub fn figures_for(data: &RunData) -> Vec<Figure> {
                 unit: unit.clone(),
                 episode: None,
                 width,
+                unit_axis: false,
             });
         }
         out.extend(cands.into_iter().filter(|f| f.has_data(data)));
@@ -124,6 +126,16 @@ fn results_markdown(t: &FamilyTable, folder: &RunFolder) -> String {
 /// Writes every figure (in each of `formats`) and the tables and experiment into `out_dir`
 /// (created); returns the files written. Figures are drawn in parallel.
 pub fn export_run(folder: &RunFolder, out_dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
+    export_run_with(folder, out_dir, formats, false)
+}
+
+/// [`export_run`]; `unit_axis`: histogram score axes span [0, 1] instead of the scores' range.
+pub fn export_run_with(
+    folder: &RunFolder,
+    out_dir: &Path,
+    formats: &[Format],
+    unit_axis: bool,
+) -> Result<Vec<PathBuf>> {
     let fig_dir = out_dir.join("figures");
     std::fs::create_dir_all(&fig_dir).with_context(|| {
         format!(
@@ -155,6 +167,31 @@ pub fn export_run(folder: &RunFolder, out_dir: &Path, formats: &[Format]) -> Res
     let formats = unique;
     let jobs: Vec<(Figure, PathBuf)> = figures_for(&folder.data)
         .into_iter()
+        .map(|f| match f {
+            Figure::Histograms {
+                unit,
+                episode,
+                seen,
+                ..
+            } => Figure::Histograms {
+                unit,
+                episode,
+                seen,
+                unit_axis,
+            },
+            Figure::Paper {
+                unit,
+                episode,
+                width,
+                ..
+            } => Figure::Paper {
+                unit,
+                episode,
+                width,
+                unit_axis,
+            },
+            f => f,
+        })
         .flat_map(|f| {
             let stem = f.file_stem();
             let dir = &fig_dir;

@@ -19,11 +19,14 @@ where
             unit,
             episode,
             seen,
-        } => draw_histograms(
+            unit_axis,
+        } => draw_histograms_with(
             root,
             pen,
             &title,
             &histogram_grid(data, unit, *episode, *seen),
+            false,
+            *unit_axis,
         ),
         Figure::Curves {
             unit,
@@ -41,9 +44,19 @@ where
         Figure::Training { unit } => draw_training(root, pen, &title, &training_series(data, unit)),
         Figure::Pcgrad { unit } => draw_pcgrad(root, pen, &title, &pcgrad_series(data, unit)),
         Figure::MethodAuc => draw_method_auc(root, pen, &title, &method_auc_bars(&data.metrics)),
-        Figure::Paper { unit, episode, .. } => {
-            draw_histograms_with(root, pen, &title, &paper_grid(data, unit, *episode), true)
-        }
+        Figure::Paper {
+            unit,
+            episode,
+            unit_axis,
+            ..
+        } => draw_histograms_with(
+            root,
+            pen,
+            &title,
+            &paper_grid(data, unit, *episode),
+            true,
+            *unit_axis,
+        ),
         Figure::Summary => draw_summary(root, pen, &title, &summary_series(&data.metrics)),
         Figure::TestRoc { family, seed } => {
             draw_test_roc(root, pen, &title, &test_roc_series(data, family, *seed))
@@ -51,19 +64,8 @@ where
     }
 }
 
-pub(super) fn draw_histograms<DB: DrawingBackend>(
-    root: &Area<DB>,
-    pen: Pen,
-    title: &str,
-    grid: &HistGrid,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    draw_histograms_with(root, pen, title, grid, false)
-}
-
-/// The histogram grid; `compact` (the paper figure): captions give only the AUC (the family is
+/// The histogram grid (the paper's Fig. 2 layout: families in rows, checkpoints in columns);
+/// `compact` (the paper figure): captions give only the AUC (the family is
 /// in the title, the stage in the column head) and the panels after the first share its y axis
 /// label.
 pub(super) fn draw_histograms_with<DB: DrawingBackend>(
@@ -72,6 +74,7 @@ pub(super) fn draw_histograms_with<DB: DrawingBackend>(
     title: &str,
     grid: &HistGrid,
     compact: bool,
+    unit_axis: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -151,7 +154,10 @@ where
             // become one spike and the separation cannot be seen
             let lo = p.edges.first().copied().unwrap_or(0.0);
             let hi = p.edges.last().copied().unwrap_or(1.0);
-            let (lo, hi) = if hi > lo {
+            let (lo, hi) = if unit_axis {
+                // [0, 1], widened when the scores leave it (distances, log-likelihoods)
+                (lo.min(0.0), hi.max(1.0))
+            } else if hi > lo {
                 (lo, hi)
             } else {
                 (lo - 0.5, lo + 0.5)
@@ -815,10 +821,13 @@ where
                 [(x - 0.32, 0.0), (x + 0.32, *v)],
                 col.mix(0.75).filled(),
             )])?;
+            // the mean at the bar's foot, clear of the seeds' dots near its top
             c.draw_series([Text::new(
                 format!("{v:.3}"),
-                (x, (v + 0.015).min(1.02)),
-                pen.font(13.0).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                (x, 0.02),
+                pen.font(15.0)
+                    .color(&WHITE)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
             )])?;
         }
         let k = s.macro_per_seed[i].len().max(1) as f64;

@@ -47,6 +47,9 @@ pub enum Figure {
         episode: Option<usize>,
         /// Also rows for the seen (few-shot) families, after the held-out ones.
         seen: bool,
+        /// The score axis spans [0, 1] (widened to the scores when they leave it) instead of
+        /// the scores' own range.
+        unit_axis: bool,
     },
     /// ROC or PR curves of a held-out family at the three checkpoints of an episode.
     Curves {
@@ -70,6 +73,8 @@ pub enum Figure {
         /// `None`: the unit's last episode.
         episode: Option<usize>,
         width: PaperWidth,
+        /// As in [`Figure::Histograms`].
+        unit_axis: bool,
     },
     /// One slide (16:9) summing up a run: macro AUC-ROC per method (each seed a dot, the mean a
     /// bar) and a heat map of the mean AUC-ROC per held-out family and method.
@@ -133,6 +138,7 @@ impl Figure {
                 unit,
                 episode,
                 seen,
+                ..
             } => format!(
                 "histograms_{}{}{}",
                 unit_part(unit),
@@ -159,6 +165,7 @@ impl Figure {
                 unit,
                 episode,
                 width,
+                ..
             } => format!(
                 "paper_fig2_{}_{}{}",
                 width.tag(),
@@ -255,6 +262,7 @@ impl Figure {
                 unit,
                 episode,
                 seen,
+                ..
             } => !histogram_grid(data, unit, *episode, *seen).rows.is_empty(),
             Figure::Curves {
                 unit,
@@ -292,6 +300,7 @@ impl Figure {
                 unit,
                 episode,
                 seen,
+                ..
             } => {
                 let rows = histogram_grid(data, unit, *episode, *seen)
                     .rows
@@ -750,6 +759,7 @@ mod tests {
                 unit: u.clone(),
                 episode: None,
                 seen: true,
+                unit_axis: false,
             },
             Figure::Curves {
                 unit: u.clone(),
