@@ -231,6 +231,8 @@ where
         Curve::Roc => ("false-positive rate", "true-positive rate", "AUC"),
         Curve::Pr => ("recall", "precision", "AP"),
     };
+    // the legend in its own band under the plot: it never covers a curve
+    let (body, band) = legend_band(&body, pen, series.len() + 1);
     let mut c = chart(
         &body,
         pen,
@@ -252,36 +254,38 @@ where
             )
         }),
     };
-    if let Some((pts, label)) = chance_line {
+    if let Some((pts, _)) = &chance_line {
         c.draw_series(DashedLineSeries::new(
-            pts,
+            pts.clone(),
             pen.ipx(7.0),
             pen.ipx(5.0),
             pen.line(GREY, 1.5),
-        ))?
-        .label(label)
-        .legend(dash_legend(GREY, pen));
+        ))?;
     }
     for s in series {
         let col = stage_color(s.stage);
-        c.draw_series(LineSeries::new(s.points.clone(), pen.line(col, 2.5)))?
-            .label(format!(
-                "{} ({metric} {})",
-                stage_label(s.stage),
-                s.summary
-                    .map(|v| format!("{v:.3}"))
-                    .unwrap_or_else(|| "–".into())
-            ))
-            .legend(line_legend(col, pen));
+        c.draw_series(LineSeries::new(s.points.clone(), pen.line(col, 2.5)))?;
     }
-    chart_legend(
-        &mut c,
-        pen,
-        match curve {
-            Curve::Roc => SeriesLabelPosition::LowerRight,
-            Curve::Pr => SeriesLabelPosition::LowerLeft,
-        },
-    )
+    let mut items: Vec<Swatch> = Vec::new();
+    if let Some((_, label)) = &chance_line {
+        items.push(Swatch {
+            label: label.clone(),
+            color: GREY,
+            mark: Mark::Line,
+        });
+    }
+    items.extend(series.iter().map(|s| Swatch {
+        label: format!(
+            "{} ({metric} {})",
+            stage_label(s.stage),
+            s.summary
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "–".into())
+        ),
+        color: stage_color(s.stage),
+        mark: Mark::Line,
+    }));
+    legend_column(&band, pen, &items)
 }
 
 /// A line in a panel of [`line_panel`].
@@ -718,6 +722,7 @@ where
             "no test scores with both normals and anomalies for this family",
         );
     }
+    let (body, band) = legend_band(&body, pen, series.len() + 1);
     let mut c = chart(
         &body,
         pen,
@@ -741,19 +746,25 @@ where
         pen.ipx(7.0),
         pen.ipx(5.0),
         pen.line(GREY, 1.5),
-    ))?
-    .label("chance")
-    .legend(dash_legend(GREY, pen));
+    ))?;
+    let mut items = vec![Swatch {
+        label: "chance".into(),
+        color: GREY,
+        mark: Mark::Line,
+    }];
     for (i, s) in series.iter().enumerate() {
         let col = method_color(i);
-        c.draw_series(LineSeries::new(s.points.clone(), pen.line(col, 2.5)))?
-            .label(format!(
+        c.draw_series(LineSeries::new(s.points.clone(), pen.line(col, 2.5)))?;
+        items.push(Swatch {
+            label: format!(
                 "{} (AUC {:.3}; {} normal, {} anomalous)",
                 s.method, s.auc, s.n_normal, s.n_anomaly
-            ))
-            .legend(line_legend(col, pen));
+            ),
+            color: col,
+            mark: Mark::Line,
+        });
     }
-    chart_legend(&mut c, pen, SeriesLabelPosition::LowerRight)
+    legend_column(&band, pen, &items)
 }
 
 /// The summary slide: macro AUC per method (a bar at the mean over seeds, a dot per seed) on

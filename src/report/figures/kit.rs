@@ -376,10 +376,42 @@ pub(super) fn line_legend(
     move |(x, y)| PathElement::new(vec![(x, y), (x + len, y)], style)
 }
 
-pub(super) fn dash_legend(
-    color: RGBColor,
+/// Splits `area` into the plot (top) and a band under it for a legend of `items` rows.
+pub(super) fn legend_band<DB: DrawingBackend>(
+    area: &Area<DB>,
     pen: Pen,
-) -> impl Fn((i32, i32)) -> DashedPathElement<std::vec::IntoIter<(i32, i32)>, i32> {
-    let (len, d, style) = (pen.ipx(22.0), pen.ipx(6.0), pen.line(color, 1.5));
-    move |(x, y)| DashedPathElement::new(vec![(x, y), (x + len, y)], d, d * 2 / 3, style)
+    items: usize,
+) -> (Area<DB>, Area<DB>) {
+    let (_, h) = area.dim_in_pixel();
+    let band = (pen.ipx(22.0) * items as i32 + pen.ipx(14.0)).min(h as i32 / 2);
+    area.split_vertically(h as i32 - band)
+}
+
+/// A legend as one row per item, left-aligned as a block centred in `area` (under a plot).
+pub(super) fn legend_column<DB: DrawingBackend>(
+    area: &Area<DB>,
+    pen: Pen,
+    items: &[Swatch],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let font = pen.font(14.0);
+    let (sw, gap) = (pen.ipx(24.0), pen.ipx(7.0));
+    let mut widest = 0;
+    for it in items {
+        widest = widest.max(area.estimate_text_size(&it.label, &font)?.0 as i32);
+    }
+    let (aw, _) = area.dim_in_pixel();
+    let x = ((aw as i32 - sw - gap - widest) / 2).max(0);
+    for (k, it) in items.iter().enumerate() {
+        let y = pen.ipx(10.0) + pen.ipx(22.0) * k as i32;
+        swatch(area, pen, it, (x, y), sw)?;
+        area.draw(&Text::new(
+            it.label.clone(),
+            (x + sw + gap, y),
+            font.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    Ok(())
 }

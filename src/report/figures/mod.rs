@@ -17,7 +17,6 @@ use anyhow::{bail, Context, Result};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
@@ -314,7 +313,12 @@ impl Figure {
                 };
                 (1080, 104 + row_h * rows)
             }
-            Figure::Curves { .. } | Figure::TestRoc { .. } => (760, 640),
+            // the plot, and the legend band under it (a row per curve)
+            Figure::Curves { .. } => (760, 720),
+            Figure::TestRoc { .. } => {
+                let n = data.methods().len() as u32;
+                (760, 640 + 22 * (n + 1))
+            }
             Figure::Training { .. } => (1100, 760),
             Figure::Pcgrad { .. } => (1000, 760),
             Figure::Paper { width, .. } => width.size(),
