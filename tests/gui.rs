@@ -488,7 +488,8 @@ fn histograms_keep_their_aspect_when_resized_and_presentation_mode_zooms() {
     step_until(&mut h, "the run to open", 30, |wb| wb.tab == Tab::Live);
     h.get_by_label("also seen families").click();
     h.run();
-    // the distance between two families' rows: heading, caption and a panel 5:8 of its width
+    // the distance between two families' rows: heading, caption and a panel 0.45–0.75 of its
+    // width (7 rows do not fit: the grid scrolls)
     let row_pitch = |h: &Harness<'static, Workbench>| {
         let a = h.get_by_label("Drift (held out)").rect();
         let b = h

@@ -382,9 +382,19 @@ impl LiveView {
             .id_salt("hists")
             .auto_shrink([false, false])
             .show(ui, |ui| {
-                // every panel as wide as its column and 5:8 as high: the grid keeps its aspect
-                // when the window is resized and scrolls when the families do not fit
-                let panel_h = (ui.available_width() / columns as f32 * 0.62).clamp(120.0, 420.0);
+                // every panel as wide as its column and between 0.45 and 0.75 of that high:
+                // the rows share the height when few, keep their aspect when the window is
+                // resized, and the grid scrolls when many families do not fit
+                let shown = x
+                    .grid
+                    .rows
+                    .iter()
+                    .filter(|r| r.held_out || self.show_seen)
+                    .count()
+                    .max(1) as f32;
+                let col_w = ui.available_width() / columns as f32;
+                let fit = ui.available_height() / shown - 44.0;
+                let panel_h = fit.clamp(col_w * 0.45, col_w * 0.75).max(120.0);
                 for row in &x.grid.rows {
                     if !row.held_out && !self.show_seen {
                         continue;
