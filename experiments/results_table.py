@@ -29,6 +29,9 @@ def load_ours(runs):
     ours = {}
     for d in runs:
         for r in csv.DictReader(open(f"{d}/metrics.csv")):
+            # one row per threshold policy since issue 13: AUC and AP are on every row alike
+            if r.get("threshold", "unrecorded") not in ("val_best_f1", "fallback_0.5", "unrecorded"):
+                continue
             ours[(r["method"], r["held_out"], int(r["seed"]))] = (float(r["auc_roc"]), float(r["ap"]))
     return ours
 

@@ -5,7 +5,7 @@
 //! test: `heldout bench estimate`, bench/estimate.sh, bench/results/estimate-*.txt.)
 
 use heldout::detect::{
-    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, IsolationForestParams,
+    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams, IsolationForestParams,
     MetaLearnerParams, Method, MlpParams, OdinParams, OneClassSvmParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
@@ -87,6 +87,11 @@ fn every_method() -> (Method, Vec<Method>) {
             epochs: 1,
             ..Default::default()
         }),
+        Method::Fusion(FusionParams {
+            odin_epochs: 1,
+            mlp_epochs: 1,
+            ..Default::default()
+        }),
     ];
     (main, compare)
 }
@@ -165,6 +170,33 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
             tensors.keys().collect::<Vec<_>>()
         );
     }
+    // the fusion: its two networks (ODIN's, shared with the Mahalanobis part, and the MLP) are
+    // counted exactly once each, beside the forest's nodes and ECOD's sorted columns
+    let count = |part: &str| -> f64 {
+        let file = tmp
+            .path()
+            .join("models")
+            .join(format!("fusion_seed0_Flood.{part}.safetensors"));
+        candle_core::safetensors::load(&file, &candle_core::Device::Cpu)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .values()
+            .map(|t| t.elem_count() as f64)
+            .sum()
+    };
+    let nets = count("odin") + count("mlp");
+    let classical: f64 = ["iforest", "ecod"]
+        .iter()
+        .map(|n| {
+            est.methods
+                .iter()
+                .find(|m| m.name == *n)
+                .unwrap()
+                .cost
+                .params
+        })
+        .sum();
+    let fusion = est.methods.iter().find(|m| m.name == "fusion").unwrap();
+    assert_eq!(fusion.cost.params, nets + classical, "{:?}", fusion.cost);
 }
 
 #[test]

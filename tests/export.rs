@@ -78,11 +78,20 @@ fn aucs(dir: &Path) -> (Vec<String>, Vec<String>, Aucs) {
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
-    let (cm, cf, ca) = (col("method"), col("held_out"), col("auc_roc"));
+    let (cm, cf, ca, ct) = (
+        col("method"),
+        col("held_out"),
+        col("auc_roc"),
+        col("threshold"),
+    );
     let (mut methods, mut fams) = (Vec::new(), Vec::new());
     let mut m: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for l in lines {
         let f: Vec<&str> = l.split(',').collect();
+        // one row per threshold policy: the τ* rows carry each unit once
+        if f[ct] != "val_best_f1" {
+            continue;
+        }
         if !methods.contains(&f[cm].to_string()) {
             methods.push(f[cm].to_string());
         }

@@ -8,7 +8,7 @@
 use heldout::experiment::{Experiment, HeldOut, DEMO_EXPERIMENT};
 use heldout::report::export::{export_run, figures_for, ALL_FORMATS};
 use heldout::report::figures::{
-    histogram_grid, stage_color, summary_series, Figure, PaperWidth, PNG_SCALE,
+    histogram_grid, stage_color, summary_series, transfer_series, Figure, PaperWidth, PNG_SCALE,
 };
 use heldout::report::rundata::{RunData, RunFolder};
 use std::path::{Path, PathBuf};
@@ -124,6 +124,37 @@ fn series_equal_an_independent_computation_from_the_csv_files() {
         for (j, v) in row.iter().enumerate() {
             assert!(close(v.unwrap(), ps["cells"][r][j].as_f64().unwrap()));
         }
+    }
+    // the threshold-transfer lines: each policy's τ gives, on the test scores, the recall and
+    // false-positive rate the figure and metrics.csv report
+    let tr = py["transfer"].as_array().unwrap();
+    assert!(
+        tr.len() >= 2 * 4 && tr.len() % 4 == 0,
+        "two seeds × four policies per held-out family: {}",
+        tr.len()
+    );
+    for t in tr {
+        let series = transfer_series(
+            &data,
+            t["method"].as_str().unwrap(),
+            t["family"].as_str().unwrap(),
+            t["seed"].as_u64().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(series.n_normal as u64, t["n_normal"].as_u64().unwrap());
+        assert_eq!(series.n_anomaly as u64, t["n_anomaly"].as_u64().unwrap());
+        let line = series
+            .lines
+            .iter()
+            .find(|l| l.policy == t["policy"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("{t}: no line"));
+        assert!(close(line.tau, t["tau"].as_f64().unwrap()), "{t}");
+        assert!(close(line.recall, t["recall"].as_f64().unwrap()), "{t}");
+        assert!(close(line.fpr, t["fpr"].as_f64().unwrap()), "{t}");
+        // every score is in a bin: the shares of each class sum to 1
+        assert!(close(series.normals.iter().sum::<f64>(), 1.0));
+        assert!(close(series.anomalies.iter().sum::<f64>(), 1.0));
+        assert_eq!(series.edges.len(), series.normals.len() + 1);
     }
 }
 

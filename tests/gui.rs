@@ -138,6 +138,29 @@ fn load_roles_run_results_runs_export() {
     let hits = h.query_all_by_label_contains(&cell).count();
     assert!(hits >= 1, "AUC {cell} from metrics.csv shown in the table");
     assert!(h.query_all_by_label("macro").count() >= 1);
+    // the threshold-transfer panel: every policy of metrics.csv, with the recall each realises
+    // on the held-out family (one seed: the cell is the value itself)
+    h.get_by_label("Threshold transfer");
+    for policy in [
+        "val_best_f1",
+        "val_fpr_0.01",
+        "val_fpr_0.05",
+        "val_worst_family_f1",
+    ] {
+        assert!(
+            h.query_all_by_label(policy).count() >= 1,
+            "{policy} row in the transfer table"
+        );
+    }
+    let fpr5 = metrics
+        .lines()
+        .find(|l| l.contains(",val_fpr_0.05,") && l.starts_with("meta_learner,"))
+        .unwrap();
+    let recall: f64 = fpr5.split(',').nth(4).unwrap().parse().unwrap();
+    assert!(
+        h.query_all_by_label(&format!("{recall:.3}")).count() >= 1,
+        "recall {recall:.3} at the 5 % policy shown"
+    );
     // clicking a cell shows that family's curves
     h.query_all_by_label_contains(&cell).next().unwrap().click();
     h.run();
@@ -177,6 +200,11 @@ fn load_roles_run_results_runs_export() {
     assert!(figures
         .iter()
         .any(|f| f.path().extension().is_some_and(|e| e == "png")));
+    // the threshold-transfer figure of the view
+    assert!(figures.iter().any(|f| f
+        .file_name()
+        .to_string_lossy()
+        .starts_with("transfer_meta_learner_seed0_")));
 }
 
 #[test]

@@ -64,6 +64,7 @@ fn train(p: MetaLearnerParams, episodes: usize) -> (f64, Vec<Event>) {
             .collect(),
         seen_train: Vec::new(),
         val: block(&task.val_pool),
+        val_family: task.val_pool.family.clone(),
         checkpoint: CheckpointPools {
             // τ* from the after-outer checkpoint's scores, as `heldout run` does
             val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),

@@ -44,8 +44,10 @@ fn the_demo_run_is_deterministic_and_complete() {
         std::fs::read_to_string(fb.join("metrics.csv")).unwrap(),
         "same file + seed → same metrics"
     );
-    // 6 held-out families × 2 methods
-    assert_eq!(ma.lines().count(), 1 + 12, "{ma}");
+    // 6 held-out families × 2 methods × 4 threshold policies (τ*, normals-only 1 % and 5 %,
+    // worst seen family)
+    assert_eq!(ma.lines().count(), 1 + 48, "{ma}");
+    assert_eq!(ma.matches(",val_fpr_0.05,").count(), 12, "{ma}");
     for f in [
         "config.ron",
         "checkpoints.csv",

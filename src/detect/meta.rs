@@ -2023,6 +2023,8 @@ mod curriculum_tests {
             normals,
             few_shot,
             seen_train: Vec::new(),
+            // the meta-learner does not read the validation rows' families
+            val_family: vec![0; vy.len()],
             val: Block { x: vx, y: vy },
             checkpoint: CheckpointPools {
                 normals: val_n,

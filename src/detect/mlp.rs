@@ -275,6 +275,18 @@ impl MlpModel {
         Ok(out)
     }
 
+    /// The logit per row of `x` (row-major, `d` columns), in `f64`: the score before the
+    /// sigmoid, which does not saturate for confident rows (heldout's fusion uses it).
+    pub fn logits_f64(&self, x: &[f32]) -> R<Vec<f64>> {
+        let n = score_rows("mlp", x, self.d)?;
+        let mut out = Vec::with_capacity(n);
+        for chunk in x.chunks(SCORE_CHUNK * self.d.max(1)) {
+            let t = Tensor::from_slice(chunk, (chunk.len() / self.d, self.d), &self.device)?;
+            out.extend(self.logits(&t)?.to_vec1::<f32>()?.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
     /// Saves the weights (safetensors; `fc{i}.weight` stored (in, out), `out.bias`, …).
     pub fn save(&self, path: &std::path::Path) -> R<()> {
         Ok(self.params.save(path)?)

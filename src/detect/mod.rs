@@ -19,6 +19,7 @@ registry::registry! {
     deep_sad => DeepSad(DeepSadParams),
     devnet => DevNet(DevNetParams),
     mlp => Mlp(MlpParams),
+    fusion => Fusion(FusionParams),
 }
 pub use meta::{InnerMode, PcgradTasks, TauPolicy};
 
@@ -126,6 +127,9 @@ pub struct TrainView {
     pub seen_train: Vec<(FamilyId, Vec<f32>)>,
     /// The seen-family validation pool (threshold selection).
     pub val: Block,
+    /// The family of each row of `val` (normals carry their normal family): heldout's fusion
+    /// leaves one seen family out at a time with it.
+    pub val_family: Vec<FamilyId>,
     /// Balanced validation blocks per family for checkpoint curves (logging only).
     pub checkpoint: CheckpointPools,
     /// The episode stream.

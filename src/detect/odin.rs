@@ -138,6 +138,7 @@ use super::meta::SCORE_SPEED;
 pub struct Odin {
     pub p: OdinParams,
     d: usize,
+    embed_dim: usize,
     params: Params,
     enc: Encoder,
     head: Head,
@@ -173,6 +174,7 @@ impl Odin {
         Ok(Odin {
             p,
             d,
+            embed_dim: arch.embed_dim,
             params,
             enc,
             head,
@@ -193,7 +195,7 @@ impl Odin {
     /// fixed row blocks), elsewhere through candle's graph. The two agree but at exact zeros of
     /// a gradient component (the graph steps −ε there when the predicted class is 0, the frozen
     /// path +ε) and in float rounding; `tests::frozen_scores_match_the_graph` checks them.
-    fn calibrated_gap(&self, x: &[f32]) -> R<Vec<f64>> {
+    pub fn calibrated_gap(&self, x: &[f32]) -> R<Vec<f64>> {
         if !self.device.is_cpu() {
             return self.calibrated_gap_graph(x);
         }
@@ -211,6 +213,30 @@ impl Odin {
             &mut ws,
         );
         Ok(gap.into_iter().map(|v| v as f64 / t).collect())
+    }
+
+    /// The encoder's embedding of each row of `x` (row-major, `d` columns), in eval mode (no
+    /// dropout, no randomness drawn), row-major with [`Odin::embed_dim`] columns.
+    pub fn embed(&self, x: &[f32]) -> R<Vec<f32>> {
+        let mut out = Vec::with_capacity(x.len() / self.d.max(1) * self.embed_dim());
+        let mut rng = self.rng.borrow_mut();
+        for chunk in x.chunks(4096 * self.d.max(1)) {
+            let xt = Tensor::from_slice(chunk, (chunk.len() / self.d, self.d), &self.device)?;
+            let z = self.enc.forward_t(
+                &xt,
+                Mode::Eval,
+                Mode::Eval,
+                crate::nn::Track::Nothing,
+                &mut rng,
+            )?;
+            out.extend(z.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// Columns of [`Odin::embed`].
+    pub fn embed_dim(&self) -> usize {
+        self.embed_dim
     }
 
     /// [`Odin::calibrated_gap`] on candle's graph.
@@ -263,13 +289,37 @@ impl Detector for Odin {
     }
 
     fn fit(&mut self, data: &mut TrainView, ctx: &mut Ctx) -> Result<(), DetectError> {
-        let d = self.d;
-        let n = data.normals.len() / d;
         let anomalies: Vec<f32> = data
             .few_shot
             .iter()
             .flat_map(|(_, x)| x.iter().copied())
             .collect();
+        let mut rng = ctx.rng.clone();
+        self.train(&data.normals, &anomalies, &mut rng, &mut *ctx.emit, ctx.stop)?;
+        if !data.val.is_empty() {
+            let scores = self.score(&data.val.x)?;
+            self.tau = crate::detect::val_threshold(&data.val, &scores, ctx);
+        }
+        ctx.rng = rng;
+        Ok(())
+    }
+}
+
+impl Odin {
+    /// Supervised training on `normals` and labelled `anomalies` (row-major, scaled): `epochs`
+    /// passes over the normals, each step a batch of normals plus as many anomalies drawn with
+    /// replacement from `rng`; reports `Step` and `Epoch` events through `emit` and checks
+    /// `stop` every step.
+    pub fn train(
+        &mut self,
+        normals: &[f32],
+        anomalies: &[f32],
+        rng: &mut SplitMix64,
+        emit: &mut dyn FnMut(Event),
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), DetectError> {
+        let d = self.d;
+        let n = normals.len() / d;
         let n_a = anomalies.len() / d;
         if n == 0 || n_a == 0 {
             return Err(DetectError::Other(
@@ -280,19 +330,18 @@ impl Detector for Odin {
         let steps_per_epoch = n.div_ceil(batch);
         let total = self.p.epochs * steps_per_epoch;
         let mut opt = Adam::new(self.params.all(), AdamConfig::new(self.p.lr, 1e-4, true))?;
-        let mut rng = ctx.rng.clone();
         let mut step = 0;
         for epoch in 0..self.p.epochs {
             let mut loss_sum = 0.0;
             let mut perm: Vec<usize> = (0..n).collect();
             rng.shuffle(&mut perm);
             for rows in perm.chunks(batch) {
-                if ctx.stopped() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(DetectError::Stopped);
                 }
                 let mut xb = Vec::with_capacity((rows.len() + batch) * d);
                 for &r in rows {
-                    xb.extend_from_slice(&data.normals[r * d..(r + 1) * d]);
+                    xb.extend_from_slice(&normals[r * d..(r + 1) * d]);
                 }
                 for _ in 0..batch {
                     let r = rng.below(n_a as u64) as usize;
@@ -323,24 +372,19 @@ impl Detector for Odin {
                 opt.step(&grads, cosine_lr(self.p.lr, step, total))?;
                 step += 1;
                 loss_sum += lv;
-                (ctx.emit)(Event::Step {
+                emit(Event::Step {
                     phase: "supervised",
                     done: step,
                     total,
                 });
             }
-            (ctx.emit)(Event::Epoch {
+            emit(Event::Epoch {
                 phase: "supervised",
                 epoch: epoch + 1,
                 epochs: self.p.epochs,
                 terms: vec![("cross_entropy", loss_sum / steps_per_epoch.max(1) as f64)],
             });
         }
-        if !data.val.is_empty() {
-            let scores = self.score(&data.val.x)?;
-            self.tau = crate::detect::val_threshold(&data.val, &scores, ctx);
-        }
-        ctx.rng = rng;
         Ok(())
     }
 }

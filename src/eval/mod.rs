@@ -38,7 +38,9 @@ pub use stats::{mean_std, wilcoxon, MeanStd, Wilcoxon, WilcoxonMethod};
 pub use table::{
     families_against_normals, family_table, metric_row, FamilySet, FamilyTable, MetricRow,
 };
-pub use threshold::ThresholdMetrics;
+pub use threshold::{
+    normal_fpr_threshold, worst_family_f1_threshold, ThresholdMetrics, ThresholdPolicy,
+};
 
 /// 0/1 labels as the `bool` labels every metric takes (`1` → `true` = anomaly). Any other
 /// value is an error naming its index.

@@ -71,6 +71,7 @@ pub fn reference_sized(data_dir: &Path, episodes: usize, device: Device) -> Expe
             ..Default::default()
         }),
         compare: vec![],
+        tau_policy: crate::eval::ThresholdPolicy::defaults(),
         seeds: vec![0],
         device,
         output: "runs".into(),

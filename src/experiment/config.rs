@@ -36,6 +36,11 @@ pub struct Experiment {
     /// Methods run beside it under the same protocol.
     #[serde(default)]
     pub compare: Vec<Method>,
+    /// The decision thresholds every method's test metrics are reported at, one `metrics.csv`
+    /// row each: `BestF1` (τ* on the seen-family validation pool, the paper's; always first in
+    /// the tables) and `NormalFpr(α)` (a target false-positive rate on validation normals).
+    #[serde(default = "crate::eval::ThresholdPolicy::defaults")]
+    pub tau_policy: Vec<crate::eval::ThresholdPolicy>,
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
     #[serde(default)]
@@ -316,6 +321,23 @@ impl Experiment {
         }
         if self.seeds.is_empty() {
             return bad("seeds", "give at least one seed, e.g. [0]".into());
+        }
+        for (i, p) in self.tau_policy.iter().enumerate() {
+            if let Err(msg) = p.validate() {
+                return bad(&format!("tau_policy[{i}]"), msg);
+            }
+            if self.tau_policy[..i].contains(p) {
+                return bad(
+                    &format!("tau_policy[{i}]"),
+                    format!("{} is listed twice", p.label()),
+                );
+            }
+        }
+        if self.tau_policy.first() != Some(&crate::eval::ThresholdPolicy::BestF1) {
+            return bad(
+                "tau_policy",
+                "must start with BestF1 (τ* on the seen-family validation pool, the tables' primary threshold), e.g. [BestF1, NormalFpr(0.05)]".into(),
+            );
         }
         let ep = &self.episodes;
         if ep.count == 0 {

@@ -154,6 +154,40 @@ impl Grid {
             .flat_map(|i| self.centre(i).map(|v| v as f32))
             .collect()
     }
+
+    /// Where the landscape `scores` (one per cell centre, row-major from the bottom row)
+    /// crosses the threshold `tau`: on every edge between two neighbouring cell centres whose
+    /// scores lie on either side of τ (one ≥ τ, the other < τ, as the decision `s ≥ τ` splits
+    /// them), the point found by linear interpolation. Drawn as a dotted line, these points trace
+    /// the decision boundary. Empty when the sizes disagree or τ is not finite.
+    pub fn threshold_crossings(&self, scores: &[f64], tau: f64) -> Vec<[f64; 2]> {
+        let (nx, ny) = (self.nx, self.ny);
+        if scores.len() != nx * ny || !tau.is_finite() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut edge = |a: usize, b: usize| {
+            let (sa, sb) = (scores[a], scores[b]);
+            if !(sa.is_finite() && sb.is_finite()) || (sa >= tau) == (sb >= tau) {
+                return;
+            }
+            let t = ((tau - sa) / (sb - sa)).clamp(0.0, 1.0);
+            let (pa, pb) = (self.centre(a), self.centre(b));
+            out.push([pa[0] + t * (pb[0] - pa[0]), pa[1] + t * (pb[1] - pa[1])]);
+        };
+        for iy in 0..ny {
+            for ix in 0..nx {
+                let i = iy * nx + ix;
+                if ix + 1 < nx {
+                    edge(i, i + 1);
+                }
+                if iy + 1 < ny {
+                    edge(i, i + nx);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What stays fixed while the playground trains.
@@ -383,6 +417,7 @@ fn build(o: &PlaygroundOptions) -> Result<(Scene, Job)> {
         },
         method: Method::MetaLearner(o.params.clone()),
         compare: vec![],
+        tau_policy: crate::eval::ThresholdPolicy::defaults(),
         seeds: vec![o.seed],
         device: Device::Cpu,
         output: "runs".into(),
@@ -483,6 +518,7 @@ fn build(o: &PlaygroundOptions) -> Result<(Scene, Job)> {
             x: scaled(&task.val_pool.rows),
             y: task.val_pool.label.clone(),
         },
+        val_family: task.val_pool.family.clone(),
         checkpoint: CheckpointPools::from_pools(&task.checkpoint, &|rows: &[usize]| scaled(rows)),
         episodes: EpisodeSampler::new(&exp.episodes, &rot.seen, &available, &priority, o.seed),
         n_episodes: exp.episodes.count,
@@ -707,6 +743,40 @@ fn work(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crossings of a radial landscape s = |p| at τ = 1 lie on the unit circle (to within
+    /// the interpolation error of one cell), all around it.
+    #[test]
+    fn threshold_crossings_trace_the_decision_boundary() {
+        let g = Grid {
+            x_min: -2.0,
+            x_max: 2.0,
+            y_min: -2.0,
+            y_max: 2.0,
+            nx: 80,
+            ny: 80,
+        };
+        let scores: Vec<f64> = (0..g.nx * g.ny)
+            .map(|i| {
+                let c = g.centre(i);
+                c[0].hypot(c[1])
+            })
+            .collect();
+        let pts = g.threshold_crossings(&scores, 1.0);
+        assert!(pts.len() > 100, "{}", pts.len());
+        let (w, _) = g.cell();
+        for p in &pts {
+            assert!((p[0].hypot(p[1]) - 1.0).abs() < w * w, "{p:?}");
+        }
+        // all four quadrants
+        for (sx, sy) in [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)] {
+            assert!(pts.iter().any(|p| p[0] * sx > 0.3 && p[1] * sy > 0.3));
+        }
+        // τ beyond every score: no boundary; a wrong size or NaN τ: none
+        assert!(g.threshold_crossings(&scores, 10.0).is_empty());
+        assert!(g.threshold_crossings(&scores[1..], 1.0).is_empty());
+        assert!(g.threshold_crossings(&scores, f64::NAN).is_empty());
+    }
 
     /// Training with a probe is training without one: the probe draws no randomness.
     #[test]

@@ -10,7 +10,7 @@ use crate::data::{FamilyId, Table};
 use crate::detect::{
     Block, BuildCtx, CheckpointPools, Ctx, DetectError, Detector, Event, Labels, TrainView,
 };
-use crate::eval;
+use crate::eval::{self, ThresholdPolicy};
 use crate::report::{
     CheckpointRow, Curve, CurveRow, EpochRow, FamilyTable, HistRow, LossRow, MetricRow, PcgradRow,
     RunData, ScoreRow, ThresholdRow, UnitKey,
@@ -113,9 +113,10 @@ impl Out {
     /// Per-family table (mean ± std over seeds, best per column in bold), as the paper's Table 1.
     fn summary(&self) -> String {
         format!(
-            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}{}",
+            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}{}{}",
             fallback_warnings(&self.metrics),
             FamilyTable::from_metrics(&self.metrics).to_markdown(),
+            crate::report::table::transfer_markdown(&self.metrics),
             FamilyTable::paired_markdown(&self.metrics)
         )
     }
@@ -144,7 +145,7 @@ fn fallback_warnings(metrics: &[MetricRow]) -> String {
     format!(
         "> **Warning: τ = 0.5 fallback.** τ* could not be chosen on the seen-family validation pool (empty, or one class only: the run log gives the reason) for {} of {} rows, so their precision, recall, accuracy and F1 are at 0.5, not τ* (`threshold` = `{FALLBACK}` in `metrics.csv`). AUC-ROC, AP and FPR@95 do not depend on τ.\n\n{}\n\n",
         bad.len(),
-        metrics.len(),
+        metrics.iter().filter(|m| m.is_primary()).count(),
         bad.join("\n")
     )
 }
@@ -503,30 +504,87 @@ fn run_inner(
                         "{mname}, seed {seed}, held out {held}: τ* could not be chosen ({why}); the test metrics at a threshold use 0.5 (`threshold` = `{FALLBACK}` in metrics.csv)"
                     )));
                 }
+                // every tau_policy's threshold, from training-side rows only: τ* from the
+                // detector (the seen-family validation pool), the normals-only ones from the
+                // scores of every validation normal
+                let mut taus: Vec<(f64, String)> = Vec::with_capacity(exp.tau_policy.len());
+                let mut normal_val_scores: Option<Vec<f64>> = None;
+                for p in &exp.tau_policy {
+                    match p {
+                        ThresholdPolicy::BestF1 => {
+                            taus.push((tau, threshold.label().to_string()));
+                        }
+                        ThresholdPolicy::NormalFpr(alpha) => {
+                            if normal_val_scores.is_none() {
+                                let x = scaler.transform(&table.features, &task.normal_val);
+                                normal_val_scores = Some(det.score(&x)?);
+                            }
+                            let s = normal_val_scores.as_deref().unwrap_or_default();
+                            match eval::normal_fpr_threshold(s, *alpha) {
+                                Some(t) => taus.push((t, p.label())),
+                                None => sink(RunEvent::Warning(format!(
+                                    "{mname}, seed {seed}, held out {held}: no {} threshold (no validation normals, or a non-finite score among them); its metrics.csv rows are left out",
+                                    p.label()
+                                ))),
+                            }
+                        }
+                        ThresholdPolicy::WorstSeenF1 => {
+                            // the seen-family validation pool, split by family
+                            let s = det.score(&view.val.x)?;
+                            let mut normals = Vec::new();
+                            let mut fams: Vec<(FamilyId, Vec<f64>)> = Vec::new();
+                            for ((&y, &f), &v) in view.val.y.iter().zip(&view.val_family).zip(&s) {
+                                if y == 0 {
+                                    normals.push(v);
+                                } else if let Some(e) = fams.iter_mut().find(|e| e.0 == f) {
+                                    e.1.push(v);
+                                } else {
+                                    fams.push((f, vec![v]));
+                                }
+                            }
+                            let fams: Vec<Vec<f64>> = fams.into_iter().map(|e| e.1).collect();
+                            match eval::worst_family_f1_threshold(&normals, &fams) {
+                                Some((t, _)) => taus.push((t, p.label())),
+                                None => sink(RunEvent::Warning(format!(
+                                    "{mname}, seed {seed}, held out {held}: no {} threshold (the validation pool has no normals or no seen family's rows, or a non-finite score); its metrics.csv rows are left out",
+                                    p.label()
+                                ))),
+                            }
+                        }
+                    }
+                }
                 let mut delta = RunData::default();
                 for (f, pool) in &task.test {
                     let b = block(pool);
                     let scores = det.score(&b.x)?;
                     let labels: Vec<bool> = b.y.iter().map(|&y| y == 1).collect();
-                    let tm = eval::ThresholdMetrics::at(&labels, &scores, tau)?;
                     let auc = eval::roc_auc(&labels, &scores)?;
                     let ap = eval::average_precision(&labels, &scores)?;
                     let fpr = eval::fpr95(&labels, &scores)?.anomaly_positive.fpr;
                     let fname = name(*f);
-                    delta.metrics.push(MetricRow {
-                        method: mname.clone(),
-                        seed,
-                        held_out: fname.clone(),
-                        precision: tm.precision,
-                        recall: tm.recall,
-                        accuracy: tm.accuracy,
-                        f1: tm.f1,
-                        ap,
-                        auc,
-                        fpr95: fpr,
-                        tau,
-                        threshold: threshold.label().to_string(),
-                    });
+                    for (t, label) in &taus {
+                        let tm = eval::ThresholdMetrics::at(&labels, &scores, *t)?;
+                        let negatives = tm.fp + tm.tn;
+                        delta.metrics.push(MetricRow {
+                            method: mname.clone(),
+                            seed,
+                            held_out: fname.clone(),
+                            precision: tm.precision,
+                            recall: tm.recall,
+                            accuracy: tm.accuracy,
+                            f1: tm.f1,
+                            ap,
+                            auc,
+                            fpr95: fpr,
+                            tau: *t,
+                            threshold: label.clone(),
+                            fpr: if negatives == 0 {
+                                f64::NAN
+                            } else {
+                                tm.fp as f64 / negatives as f64
+                            },
+                        });
+                    }
                     for (i, (&r, &s)) in pool.rows.iter().zip(&scores).enumerate() {
                         delta.scores.push(ScoreRow {
                             unit: unit.clone(),
@@ -595,6 +653,7 @@ pub fn train_view(
             x: scaled(&task.val_pool.rows),
             y: task.val_pool.label.clone(),
         },
+        val_family: task.val_pool.family.clone(),
         checkpoint: CheckpointPools {
             val_index: CheckpointPools::index_of(&task.checkpoint, &task.val_pool.rows),
             ..CheckpointPools::from_pools(&task.checkpoint, &|rows: &[usize]| scaled(rows))

@@ -219,6 +219,7 @@ fn unreachable_demo() -> Experiment {
         episodes: Default::default(),
         method: Default::default(),
         compare: vec![],
+        tau_policy: crate::eval::ThresholdPolicy::defaults(),
         seeds: vec![0],
         device: Default::default(),
         output: PathBuf::from("runs"),

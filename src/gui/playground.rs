@@ -43,6 +43,8 @@ pub struct PlaygroundPanel {
     awaiting: Option<usize>,
     /// How training ended, for the status line.
     outcome: Option<String>,
+    /// τ* of the finished training (the threshold line on the landscape).
+    tau: Option<f64>,
     /// Why the playground could not start.
     error: Option<String>,
     /// Starts so far: part of the plot's id, so that a restart resets the view.
@@ -77,6 +79,7 @@ impl PlaygroundPanel {
             running: false,
             awaiting: None,
             outcome: None,
+            tau: None,
             error: None,
             generation: 0,
             texture: None,
@@ -93,6 +96,7 @@ impl PlaygroundPanel {
         self.snap = None;
         self.running = false;
         self.outcome = None;
+        self.tau = None;
         self.error = None;
         self.texture_of = None;
         self.generation += 1;
@@ -131,6 +135,7 @@ impl PlaygroundPanel {
                     self.snap = Some(s);
                 }
                 PlaygroundUpdate::Finished { held_out_auc, tau } => {
+                    self.tau = Some(tau);
                     self.outcome = Some(format!(
                         "finished · held-out {} test AUC-ROC {held_out_auc:.3} (τ* {tau:.3})",
                         self.held_out
@@ -449,6 +454,14 @@ impl PlaygroundPanel {
             });
 
         let scores = snap.map(|s| s.scores.clone());
+        // the threshold line: where the landscape crosses τ* once training has chosen it
+        let boundary = match (snap, self.tau) {
+            (Some(s), Some(t)) => {
+                let pts = g.threshold_crossings(&s.scores, t);
+                (!pts.is_empty()).then_some(pts)
+            }
+            _ => None,
+        };
         let held_out = scene.held_out.clone();
         let names = scene.families.clone();
         let response = Plot::new(("heldout-playground", self.generation))
@@ -499,6 +512,14 @@ impl PlaygroundPanel {
                             .color(colour)
                             .shape(shape)
                             .radius(radius)
+                            .filled(true),
+                    );
+                }
+                if let Some(line) = boundary {
+                    plot_ui.points(
+                        Points::new("τ* (the decision threshold: flagged where s ≥ τ*)", line)
+                            .color(Color32::BLACK)
+                            .radius(1.2)
                             .filled(true),
                     );
                 }

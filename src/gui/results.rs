@@ -9,6 +9,8 @@ use crate::report::{FamilyTable, RunData};
 #[derive(Default)]
 pub struct ResultsPanel {
     pub last_saved: Option<String>,
+    /// The threshold-transfer view's (method, held-out family, seed).
+    pub transfer: Option<(String, String, u64)>,
 }
 
 impl ResultsPanel {
@@ -134,6 +136,170 @@ impl ResultsPanel {
                     }
                 });
             }
+            self.transfer_ui(ui, d);
         });
+    }
+
+    /// "Threshold transfer": per held-out family, the test scores with every threshold policy's
+    /// τ drawn on them and the recall / false-positive rate each realises, and the macro table
+    /// of the policies side by side (the figure `heldout export` writes as `transfer_*`).
+    fn transfer_ui(&mut self, ui: &mut egui::Ui, d: &RunData) {
+        use crate::report::figures::{
+            policy_color, transfer_choices, transfer_line_label, transfer_series,
+        };
+        use egui_plot::{Bar, BarChart, Legend, Plot, VLine};
+        let choices = transfer_choices(d);
+        if choices.is_empty() {
+            return;
+        }
+        ui.separator();
+        ui.strong("Threshold transfer")
+            .on_hover_text("How each threshold policy, chosen without any held-out row, does on a family the detector never saw: τ* (best F1 on the seen families' validation pool) and the normals-only thresholds at a target false-positive rate");
+        if self.transfer.as_ref().is_none_or(|k| !choices.contains(k)) {
+            self.transfer = choices.first().cloned();
+        }
+        let Some((method, family, seed)) = self.transfer.clone() else {
+            return;
+        };
+        let uniq = |f: &dyn Fn(&(String, String, u64)) -> String| {
+            let mut v: Vec<String> = Vec::new();
+            for c in &choices {
+                let x = f(c);
+                if !v.contains(&x) {
+                    v.push(x);
+                }
+            }
+            v
+        };
+        let methods = uniq(&|c| c.0.clone());
+        let families = uniq(&|c| c.1.clone());
+        let seeds = uniq(&|c| c.2.to_string());
+        let mut pick = (method.clone(), family.clone(), seed);
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_label("method")
+                .selected_text(&pick.0)
+                .show_ui(ui, |ui| {
+                    for m in &methods {
+                        ui.selectable_value(&mut pick.0, m.clone(), m);
+                    }
+                });
+            egui::ComboBox::from_label("held-out family")
+                .selected_text(&pick.1)
+                .show_ui(ui, |ui| {
+                    for f in &families {
+                        ui.selectable_value(&mut pick.1, f.clone(), f);
+                    }
+                });
+            egui::ComboBox::from_label("seed")
+                .selected_text(pick.2.to_string())
+                .show_ui(ui, |ui| {
+                    for s in &seeds {
+                        if let Ok(v) = s.parse::<u64>() {
+                            ui.selectable_value(&mut pick.2, v, s);
+                        }
+                    }
+                });
+        });
+        if choices.contains(&pick) {
+            self.transfer = Some(pick.clone());
+        }
+        let (method, family, seed) = self.transfer.clone().unwrap_or(pick);
+        match transfer_series(d, &method, &family, seed) {
+            None => {
+                ui.weak("No test scores with both classes for this method, family and seed.");
+            }
+            Some(t) => {
+                let bars = |shares: &[f64]| -> Vec<Bar> {
+                    shares
+                        .iter()
+                        .zip(t.edges.windows(2))
+                        .map(|(&v, e)| Bar::new((e[0] + e[1]) / 2.0, v).width((e[1] - e[0]) * 0.95))
+                        .collect()
+                };
+                let ymax = t
+                    .normals
+                    .iter()
+                    .chain(&t.anomalies)
+                    .copied()
+                    .fold(0.0f64, f64::max);
+                Plot::new("transfer_plot")
+                    .height(260.0)
+                    .legend(Legend::default().position(egui_plot::Corner::RightTop))
+                    .include_y(0.0)
+                    .include_y(ymax * 1.1)
+                    .x_axis_label(if t.clipped {
+                        "score (1st–99th percentile; the rest in the end bins)"
+                    } else {
+                        "score"
+                    })
+                    .y_axis_label("share of class")
+                    .allow_scroll(false)
+                    .show(ui, |pl| {
+                        for (anomaly, shares) in [(false, &t.normals), (true, &t.anomalies)] {
+                            let name = if anomaly {
+                                format!("{} ({})", t.family, t.n_anomaly)
+                            } else {
+                                format!("normal ({})", t.n_normal)
+                            };
+                            pl.bar_chart(
+                                BarChart::new(name, bars(shares)).color(
+                                    super::plots::color(crate::report::figures::class_color(
+                                        anomaly,
+                                    ))
+                                    .gamma_multiply(0.6),
+                                ),
+                            );
+                        }
+                        for (i, l) in t.lines.iter().enumerate() {
+                            if l.tau.is_finite() {
+                                pl.vline(
+                                    VLine::new(transfer_line_label(l), l.tau)
+                                        .color(super::plots::color(policy_color(i)))
+                                        .width(2.0),
+                                );
+                            }
+                        }
+                    });
+            }
+        }
+        // the policies side by side: this family and the macro average
+        let rows: Vec<crate::report::table::TransferRow> =
+            crate::report::table::transfer_rows(&d.metrics)
+                .into_iter()
+                .filter(|r| r.method == method && (r.family == family || r.family == "macro"))
+                .collect();
+        let cell = |s: &Option<crate::report::table::Stat>| {
+            s.map(|s| s.text()).unwrap_or_else(|| "–".into())
+        };
+        egui::Grid::new("transfer_grid")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in [
+                    "family",
+                    "threshold",
+                    "target FPR",
+                    "precision",
+                    "recall",
+                    "F1",
+                    "test FPR",
+                ] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for r in rows {
+                    ui.label(&r.family);
+                    ui.label(&r.policy);
+                    ui.label(
+                        r.target
+                            .map(|t| format!("{t}"))
+                            .unwrap_or_else(|| "–".into()),
+                    );
+                    ui.label(cell(&r.precision));
+                    ui.label(cell(&r.recall));
+                    ui.label(cell(&r.f1));
+                    ui.label(cell(&r.fpr));
+                    ui.end_row();
+                }
+            });
     }
 }

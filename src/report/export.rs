@@ -110,6 +110,22 @@ pub fn figures_for(data: &RunData) -> Vec<Figure> {
             out.push(fig);
         }
     }
+    // threshold transfer: every method on every held-out family, at the lowest seed
+    if let Some(seed) = seed {
+        for (method, family, s) in crate::report::figures::transfer_choices(data) {
+            if s != seed {
+                continue;
+            }
+            let fig = Figure::Transfer {
+                method,
+                family,
+                seed,
+            };
+            if fig.has_data(data) {
+                out.push(fig);
+            }
+        }
+    }
     out
 }
 
@@ -120,7 +136,8 @@ fn results_markdown(t: &FamilyTable, folder: &RunFolder) -> String {
         folder.name(),
         folder.status,
         t.to_markdown()
-    ) + &FamilyTable::paired_markdown(&folder.data.metrics)
+    ) + &super::table::transfer_markdown(&folder.data.metrics)
+        + &FamilyTable::paired_markdown(&folder.data.metrics)
 }
 
 /// Writes every figure (in each of `formats`) and the tables and experiment into `out_dir`

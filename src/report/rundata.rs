@@ -24,9 +24,31 @@ pub struct MetricRow {
     pub fpr95: f64,
     pub tau: f64,
     /// How τ was chosen: `val_best_f1` (τ* on the seen-family validation pool) or
-    /// `fallback_0.5` (the pool could not give one; the run warned); `unrecorded` in folders
-    /// written before the column existed.
+    /// `fallback_0.5` (the pool could not give one; the run warned) — the primary rows, one per
+    /// (method, seed, held-out family) — or another `tau_policy`'s label (`val_fpr_0.05`: a
+    /// target false-positive rate on validation normals); `unrecorded` in folders written before
+    /// the column existed.
     pub threshold: String,
+    /// The false-positive rate realised on the test block's normals at τ (NaN in folders
+    /// written before the column existed).
+    pub fpr: f64,
+}
+
+impl MetricRow {
+    /// Whether this is the row of the primary threshold τ* (or its fallback): the one row per
+    /// (method, seed, held-out family) that every AUC table reads (AUC-ROC and AP are the same
+    /// on every policy's row).
+    pub fn is_primary(&self) -> bool {
+        matches!(
+            self.threshold.as_str(),
+            "val_best_f1" | "fallback_0.5" | "unrecorded"
+        )
+    }
+}
+
+/// The primary rows of `metrics` ([`MetricRow::is_primary`]).
+pub fn primary_metrics(metrics: &[MetricRow]) -> Vec<MetricRow> {
+    metrics.iter().filter(|m| m.is_primary()).cloned().collect()
 }
 
 /// Which unit (method × seed × rotation) a row belongs to.
@@ -287,6 +309,9 @@ fn num(s: &str) -> Option<f64> {
 }
 
 pub const METRICS_HEADER: &str =
+    "method,seed,held_out,precision,recall,accuracy,f1,ap,auc_roc,fpr95,tau,threshold,fpr";
+/// `metrics.csv` as written before the `fpr` column (still read).
+const METRICS_HEADER_V2: &str =
     "method,seed,held_out,precision,recall,accuracy,f1,ap,auc_roc,fpr95,tau,threshold";
 /// `metrics.csv` as written before the `threshold` column (still read).
 const METRICS_HEADER_V1: &str =
@@ -349,12 +374,16 @@ impl RunData {
                 fpr95: num(&f[9])?,
                 tau: num(&f[10])?,
                 threshold: f.get(11).cloned().unwrap_or_else(|| "unrecorded".into()),
+                fpr: match f.get(12) {
+                    Some(v) => num(v)?,
+                    None => f64::NAN,
+                },
             })
         };
-        let metrics = if header_of(dir, "metrics.csv").as_deref() == Some(METRICS_HEADER_V1) {
-            read_rows(dir, "metrics.csv", METRICS_HEADER_V1, metric)?
-        } else {
-            read_rows(dir, "metrics.csv", METRICS_HEADER, metric)?
+        let metrics = match header_of(dir, "metrics.csv").as_deref() {
+            Some(METRICS_HEADER_V1) => read_rows(dir, "metrics.csv", METRICS_HEADER_V1, metric)?,
+            Some(METRICS_HEADER_V2) => read_rows(dir, "metrics.csv", METRICS_HEADER_V2, metric)?,
+            _ => read_rows(dir, "metrics.csv", METRICS_HEADER, metric)?,
         };
         let checkpoints = read_rows(dir, "checkpoints.csv", CHECKPOINTS_HEADER, |f| {
             Some(CheckpointRow {
@@ -499,7 +528,7 @@ impl RunData {
         for r in &self.metrics {
             let _ = writeln!(
                 metrics,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&r.method),
                 r.seed,
                 csv_field(&r.held_out),
@@ -511,7 +540,8 @@ impl RunData {
                 r.auc,
                 r.fpr95,
                 r.tau,
-                csv_field(&r.threshold)
+                csv_field(&r.threshold),
+                r.fpr
             );
         }
         let mut checkpoints = head(CHECKPOINTS_HEADER);

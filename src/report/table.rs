@@ -60,6 +60,140 @@ impl Stat {
     }
 }
 
+/// One method at one threshold policy, on one held-out family or macro-averaged: what the
+/// "threshold transfer" table and view show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferRow {
+    pub method: String,
+    /// The policy's `metrics.csv` label (`val_best_f1`, `val_fpr_0.05`, …).
+    pub policy: String,
+    /// A held-out family, or `macro`.
+    pub family: String,
+    /// Precision, recall, F1 and the realised false-positive rate on the test normals, mean ±
+    /// std over seeds (macro: over held-out families within a seed first).
+    pub precision: Option<Stat>,
+    pub recall: Option<Stat>,
+    pub f1: Option<Stat>,
+    pub fpr: Option<Stat>,
+    /// The policy's target false-positive rate, for `val_fpr_*`.
+    pub target: Option<f64>,
+}
+
+impl TransferRow {
+    /// The target FPR of a `val_fpr_α` label.
+    pub fn target_of(policy: &str) -> Option<f64> {
+        policy.strip_prefix("val_fpr_")?.parse().ok()
+    }
+}
+
+/// Every (method, policy) of `metrics`, per held-out family and macro, in the order they first
+/// appear (τ*'s fallback rows count as τ*'s policy).
+pub fn transfer_rows(metrics: &[MetricRow]) -> Vec<TransferRow> {
+    let policy_of = |m: &MetricRow| {
+        if m.is_primary() {
+            "val_best_f1".to_string()
+        } else {
+            m.threshold.clone()
+        }
+    };
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut families: Vec<String> = Vec::new();
+    for m in metrics {
+        let k = (m.method.clone(), policy_of(m));
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+        if !families.contains(&m.held_out) {
+            families.push(m.held_out.clone());
+        }
+    }
+    let finite = |v: Vec<f64>| -> Vec<f64> { v.into_iter().filter(|x| x.is_finite()).collect() };
+    let mut out = Vec::new();
+    for (method, policy) in &keys {
+        let sel: Vec<&MetricRow> = metrics
+            .iter()
+            .filter(|m| &m.method == method && &policy_of(m) == policy)
+            .collect();
+        let stat = |rows: &[&MetricRow], f: &dyn Fn(&MetricRow) -> f64| {
+            Stat::of(&finite(rows.iter().map(|r| f(r)).collect()))
+        };
+        for fam in &families {
+            let rows: Vec<&MetricRow> =
+                sel.iter().copied().filter(|m| &m.held_out == fam).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            out.push(TransferRow {
+                method: method.clone(),
+                policy: policy.clone(),
+                family: fam.clone(),
+                precision: stat(&rows, &|r| r.precision),
+                recall: stat(&rows, &|r| r.recall),
+                f1: stat(&rows, &|r| r.f1),
+                fpr: stat(&rows, &|r| r.fpr),
+                target: TransferRow::target_of(policy),
+            });
+        }
+        // macro: mean over families within a seed, then over seeds
+        let mut seeds: Vec<u64> = sel.iter().map(|m| m.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let per_seed = |f: &dyn Fn(&MetricRow) -> f64| -> Option<Stat> {
+            let v: Vec<f64> = seeds
+                .iter()
+                .filter_map(|&s| {
+                    let v = finite(sel.iter().filter(|m| m.seed == s).map(|m| f(m)).collect());
+                    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                })
+                .collect();
+            Stat::of(&v)
+        };
+        out.push(TransferRow {
+            method: method.clone(),
+            policy: policy.clone(),
+            family: "macro".into(),
+            precision: per_seed(&|r| r.precision),
+            recall: per_seed(&|r| r.recall),
+            f1: per_seed(&|r| r.f1),
+            fpr: per_seed(&|r| r.fpr),
+            target: TransferRow::target_of(policy),
+        });
+    }
+    out
+}
+
+/// The macro "thresholds that transfer" table in Markdown (empty when the run has only τ*):
+/// per method and policy, precision / recall / F1 on the held-out families and the false-positive
+/// rate realised on their test normals, beside the policy's target.
+pub fn transfer_markdown(metrics: &[MetricRow]) -> String {
+    let rows: Vec<TransferRow> = transfer_rows(metrics)
+        .into_iter()
+        .filter(|r| r.family == "macro")
+        .collect();
+    if rows.iter().all(|r| r.policy == "val_best_f1") {
+        return String::new();
+    }
+    let cell = |s: &Option<Stat>| s.map(|s| s.text()).unwrap_or_else(|| "–".into());
+    let mut s = String::from(
+        "\n## Thresholds that transfer\n\nMacro precision, recall and F1 on the held-out families at each threshold policy, and the false-positive rate realised on their test normals (mean ± std over seeds). `val_best_f1` = τ*, the best-F1 threshold on the seen-family validation pool; `val_fpr_α` = the normals-only threshold with target false-positive rate α (split-conformal quantile of the validation normals' scores); `val_worst_family_f1` = the threshold maximising the F1 of the seen family caught worst (each seen family's validation rows against the validation normals at 1:1). No policy reads a held-out row.\n\n| method | threshold | target FPR | precision | recall | F1 | test FPR |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.method,
+            r.policy,
+            r.target
+                .map(|t| format!("{t}"))
+                .unwrap_or_else(|| "–".into()),
+            cell(&r.precision),
+            cell(&r.recall),
+            cell(&r.f1),
+            cell(&r.fpr)
+        );
+    }
+    s
+}
+
 /// One row: a method on one held-out family (or the macro average, `family = "macro"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableRow {
@@ -79,7 +213,11 @@ pub struct FamilyTable {
 }
 
 impl FamilyTable {
+    /// The table of the primary rows of `metrics` (τ*, [`MetricRow::is_primary`]); rows of
+    /// other threshold policies are left out (see [`FamilyTable::transfer_markdown`]).
     pub fn from_metrics(metrics: &[MetricRow]) -> FamilyTable {
+        let primary = crate::report::rundata::primary_metrics(metrics);
+        let metrics = primary.as_slice();
         let mut methods: Vec<String> = Vec::new();
         let mut families: Vec<String> = Vec::new();
         for m in metrics {
@@ -338,6 +476,8 @@ impl FamilyTable {
     /// The first method (the experiment's `method`; the runner runs it first) against every
     /// other method of `metrics`.
     pub fn paired_tests(metrics: &[MetricRow]) -> Vec<PairedTest> {
+        let primary = crate::report::rundata::primary_metrics(metrics);
+        let metrics = primary.as_slice();
         let t = FamilyTable::from_metrics(metrics);
         let Some(main) = t.methods.first() else {
             return Vec::new();
@@ -478,6 +618,7 @@ mod tests {
             fpr95: 1.0 - auc,
             tau: 0.5,
             threshold: "val_best_f1".into(),
+            fpr: f64::NAN,
         }
     }
 

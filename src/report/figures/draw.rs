@@ -61,7 +61,115 @@ where
         Figure::TestRoc { family, seed } => {
             draw_test_roc(root, pen, &title, &test_roc_series(data, family, *seed))
         }
+        Figure::Transfer {
+            method,
+            family,
+            seed,
+        } => draw_transfer(
+            root,
+            pen,
+            &title,
+            transfer_series(data, method, family, *seed).as_ref(),
+        ),
     }
+}
+
+pub(super) fn draw_transfer<DB: DrawingBackend>(
+    root: &Area<DB>,
+    pen: Pen,
+    title: &str,
+    t: Option<&TransferSeries>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let body = header(root, pen, title, &[])?;
+    let Some(t) = t else {
+        return note(
+            &body,
+            pen,
+            "no test scores with both normals and anomalies for this method, family and seed",
+        );
+    };
+    let (body, band) = legend_band(&body, pen, t.lines.len() + 2);
+    let lo = t.edges[0];
+    let hi = t.edges[t.edges.len() - 1];
+    let ymax = t
+        .normals
+        .iter()
+        .chain(&t.anomalies)
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(1e-6)
+        * 1.12;
+    let mut c = chart(
+        &body,
+        pen,
+        "",
+        lo..hi,
+        nice_keys(lo, hi, 6, false),
+        0.0..ymax,
+        48.0,
+        62.0,
+    )?;
+    let step = (hi - lo) / 6.0;
+    let fx = |v: &f64| tick_for(*v, step);
+    mesh(
+        &mut c,
+        pen,
+        if t.clipped {
+            "anomaly score (1st–99th percentile; the rest in the end bins)"
+        } else {
+            "anomaly score"
+        },
+        "share of class",
+        &fx,
+    )?;
+    for (anomaly, shares) in [(false, &t.normals), (true, &t.anomalies)] {
+        let col = class_color(anomaly);
+        c.draw_series(
+            shares
+                .iter()
+                .enumerate()
+                .filter(|(_, &v)| v > 0.0)
+                .map(|(i, &v)| {
+                    Rectangle::new(
+                        [(t.edges[i], 0.0), (t.edges[i + 1], v)],
+                        col.mix(0.42).filled(),
+                    )
+                }),
+        )?;
+    }
+    let mut items = vec![
+        Swatch {
+            label: format!("normal test rows ({})", t.n_normal),
+            color: class_color(false),
+            mark: Mark::Line,
+        },
+        Swatch {
+            label: format!("{} test rows ({})", t.family, t.n_anomaly),
+            color: class_color(true),
+            mark: Mark::Line,
+        },
+    ];
+    for (i, l) in t.lines.iter().enumerate() {
+        if !l.tau.is_finite() {
+            continue;
+        }
+        let col = policy_color(i);
+        c.draw_series(DashedLineSeries::new(
+            vec![(l.tau, 0.0), (l.tau, ymax)],
+            pen.ipx(8.0),
+            pen.ipx(4.0),
+            pen.line(col, 2.0),
+        ))?;
+        items.push(Swatch {
+            label: transfer_line_label(l),
+            color: col,
+            mark: Mark::Line,
+        });
+    }
+    legend_column(&band, pen, &items)
 }
 
 /// The histogram grid (the paper's Fig. 2 layout: families in rows, checkpoints in columns);

@@ -84,6 +84,14 @@ pub enum Figure {
         /// `None`: the scores of all seeds pooled.
         seed: Option<u64>,
     },
+    /// Threshold transfer: one method's test scores on a held-out family (normals and the
+    /// family) with every threshold policy's τ drawn on them, and the recall and false-positive
+    /// rate each one realises.
+    Transfer {
+        method: String,
+        family: String,
+        seed: u64,
+    },
 }
 
 mod draw;
@@ -178,6 +186,15 @@ impl Figure {
                 seed.map(|s| format!("seed{s}"))
                     .unwrap_or_else(|| "pooled".into())
             ),
+            Figure::Transfer {
+                method,
+                family,
+                seed,
+            } => format!(
+                "transfer_{}_seed{seed}_{}",
+                file_part(method),
+                file_part(family)
+            ),
         }
     }
 
@@ -251,6 +268,11 @@ impl Figure {
                     None => "all seeds pooled".into(),
                 }
             ),
+            Figure::Transfer {
+                method,
+                family,
+                seed,
+            } => format!("Threshold transfer to {family} (held out): {method}, seed {seed}"),
         }
     }
 
@@ -280,6 +302,11 @@ impl Figure {
             }
             Figure::Summary => !summary_series(&data.metrics).methods.is_empty(),
             Figure::TestRoc { family, seed } => !test_roc_series(data, family, *seed).is_empty(),
+            Figure::Transfer {
+                method,
+                family,
+                seed,
+            } => transfer_series(data, method, family, *seed).is_some(),
         }
     }
 
@@ -320,6 +347,15 @@ impl Figure {
                 (760, 640 + 22 * (n + 1))
             }
             Figure::Training { .. } => (1100, 760),
+            Figure::Transfer {
+                method,
+                family,
+                seed,
+            } => {
+                let n = transfer_series(data, method, family, *seed).map_or(0, |t| t.lines.len())
+                    as u32;
+                (900, 560 + 22 * (n + 2))
+            }
             Figure::Pcgrad { .. } => (1000, 760),
             Figure::Paper { width, .. } => width.size(),
             Figure::Summary => (1600, 900),
@@ -668,6 +704,7 @@ mod tests {
             fpr95: 0.5,
             tau: 0.5,
             threshold: "val_best_f1".into(),
+            fpr: f64::NAN,
         }
     }
 

@@ -647,6 +647,8 @@ pub struct SummarySeries {
 /// Macro AUC-ROC per method and seed (the mean over the seed's held-out families, then over
 /// seeds, as the results table's macro row) and the per-family means.
 pub fn summary_series(metrics: &[MetricRow]) -> SummarySeries {
+    let primary = crate::report::rundata::primary_metrics(metrics);
+    let metrics = primary.as_slice();
     let mut s = SummarySeries::default();
     for m in metrics {
         if !s.methods.contains(&m.method) {
@@ -694,4 +696,163 @@ pub fn summary_series(metrics: &[MetricRow]) -> SummarySeries {
         })
         .collect();
     s
+}
+
+/// One threshold policy's line on the threshold-transfer figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferLine {
+    /// The policy's `metrics.csv` label (`val_best_f1`, `val_fpr_0.05`, `fallback_0.5`).
+    pub policy: String,
+    pub tau: f64,
+    /// Recall on the held-out family's test rows at τ.
+    pub recall: f64,
+    /// False-positive rate realised on the test block's normals at τ.
+    pub fpr: f64,
+    /// The policy's target false-positive rate (`val_fpr_α`).
+    pub target: Option<f64>,
+}
+
+/// The threshold-transfer figure of one method, held-out family and seed: the test scores of
+/// normals and of the family as histograms (shares of each class) and every policy's threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferSeries {
+    pub method: String,
+    pub family: String,
+    pub seed: u64,
+    /// Bin edges over the shown score range: the 1st to 99th percentile of the scores, widened
+    /// to every threshold; scores beyond it are counted in the end bins.
+    pub edges: Vec<f64>,
+    pub normals: Vec<f64>,
+    pub anomalies: Vec<f64>,
+    pub n_normal: usize,
+    pub n_anomaly: usize,
+    /// Whether scores beyond the shown range were folded into the end bins.
+    pub clipped: bool,
+    pub lines: Vec<TransferLine>,
+}
+
+/// Bins of the threshold-transfer histograms.
+pub const TRANSFER_BINS: usize = 40;
+
+/// The (method, held-out family, seed) triples with test scores and metrics rows, in the order
+/// of the run's methods, then families, then seeds.
+pub fn transfer_choices(data: &RunData) -> Vec<(String, String, u64)> {
+    let mut out: Vec<(String, String, u64)> = Vec::new();
+    for m in &data.metrics {
+        let k = (m.method.clone(), m.held_out.clone(), m.seed);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// The threshold-transfer series (`None` without test scores of both classes).
+pub fn transfer_series(
+    data: &RunData,
+    method: &str,
+    family: &str,
+    seed: u64,
+) -> Option<TransferSeries> {
+    let (mut normals, mut anomalies) = (Vec::new(), Vec::new());
+    for s in &data.scores {
+        if s.unit.method == method
+            && s.unit.seed == seed
+            && s.family == family
+            && s.score.is_finite()
+        {
+            if s.anomaly {
+                anomalies.push(s.score);
+            } else {
+                normals.push(s.score);
+            }
+        }
+    }
+    if normals.is_empty() || anomalies.is_empty() {
+        return None;
+    }
+    let mut lines: Vec<TransferLine> = data
+        .metrics
+        .iter()
+        .filter(|m| m.method == method && m.seed == seed && m.held_out == family)
+        .map(|m| TransferLine {
+            policy: m.threshold.clone(),
+            tau: m.tau,
+            recall: m.recall,
+            fpr: m.fpr,
+            target: crate::report::table::TransferRow::target_of(&m.threshold),
+        })
+        .collect();
+    lines.dedup_by(|a, b| a.policy == b.policy);
+    let mut all: Vec<f64> = normals.iter().chain(&anomalies).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
+    let (mut lo, mut hi) = (q(0.01), q(0.99));
+    for l in &lines {
+        if l.tau.is_finite() {
+            lo = lo.min(l.tau);
+            hi = hi.max(l.tau);
+        }
+    }
+    if hi <= lo {
+        hi = lo + 1.0;
+        lo -= 1.0;
+    }
+    let pad = (hi - lo) * 0.02;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let edges: Vec<f64> = (0..=TRANSFER_BINS)
+        .map(|i| lo + (hi - lo) * i as f64 / TRANSFER_BINS as f64)
+        .collect();
+    let clipped = all[0] < lo || all[all.len() - 1] > hi;
+    let share = |v: &[f64]| {
+        let mut c = vec![0.0; TRANSFER_BINS];
+        for &s in v {
+            let i = (((s - lo) / (hi - lo)) * TRANSFER_BINS as f64).floor();
+            c[(i.max(0.0) as usize).min(TRANSFER_BINS - 1)] += 1.0;
+        }
+        c.iter().map(|x| x / v.len() as f64).collect::<Vec<_>>()
+    };
+    Some(TransferSeries {
+        method: method.into(),
+        family: family.into(),
+        seed,
+        normals: share(&normals),
+        anomalies: share(&anomalies),
+        n_normal: normals.len(),
+        n_anomaly: anomalies.len(),
+        edges,
+        clipped,
+        lines,
+    })
+}
+
+/// The legend text of a policy line: `τ* (best F1 on seen families): τ 0.53 · recall 0.41 ·
+/// test FPR 0.8 %`.
+pub fn transfer_line_label(l: &TransferLine) -> String {
+    let name = match (l.policy.as_str(), l.target) {
+        ("val_best_f1", _) => "τ* (best F1 on seen families)".to_string(),
+        ("fallback_0.5", _) => "0.5 (τ* fallback)".to_string(),
+        ("val_worst_family_f1", _) => "best F1 of the worst seen family".to_string(),
+        (_, Some(t)) => format!("normals-only, target FPR {}", pct(t)),
+        (p, None) => p.to_string(),
+    };
+    format!(
+        "{name}: τ {} · recall {:.2} · test FPR {}",
+        tick_for(l.tau, l.tau.abs().max(1e-3) / 100.0),
+        l.recall,
+        if l.fpr.is_finite() {
+            pct(l.fpr)
+        } else {
+            "–".into()
+        }
+    )
+}
+
+fn pct(v: f64) -> String {
+    let p = v * 100.0;
+    if p >= 10.0 || p == p.round() {
+        format!("{p:.0} %")
+    } else {
+        format!("{p:.1} %")
+    }
 }

@@ -51,6 +51,18 @@ pub fn method_color(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
+/// The colour of the `i`-th threshold policy's line (after the two class colours).
+pub fn policy_color(i: usize) -> RGBColor {
+    const C: [RGBColor; 5] = [
+        RGBColor(0x00, 0x00, 0x00),
+        RGBColor(0x00, 0x9E, 0x73),
+        RGBColor(0xCC, 0x79, 0xA7),
+        RGBColor(0xE6, 0x9F, 0x00),
+        RGBColor(0x56, 0xB4, 0xE9),
+    ];
+    C[i % C.len()]
+}
+
 pub(super) const GREY: RGBColor = RGBColor(0x60, 0x60, 0x60);
 
 /// The printed width of a paper figure.
