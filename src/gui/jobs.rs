@@ -406,12 +406,15 @@ impl Jobs {
 }
 
 impl Job {
-    /// Adds streamed rows to the live view's copy, bounded: test scores are left to the
-    /// folder's `scores.csv` (no view draws them) and the per-episode rows are thinned to
+    /// Adds streamed rows to the live view's copy, bounded: test scores (the threshold-transfer
+    /// view) up to [`super::runs_panel::OPENED_SCORES`] rows, the rest left to the folder's
+    /// `scores.csv`, and the per-episode rows are thinned to
     /// [`LIVE_EPISODES`] for the unit that is training and [`LIVE_EPISODES_FINISHED`] for the
     /// others, once the kept rows have grown enough since the last thinning.
     fn keep(&mut self, mut d: RunData) {
-        d.scores = Vec::new();
+        if self.data.scores.len() + d.scores.len() > super::runs_panel::OPENED_SCORES {
+            d.scores = Vec::new();
+        }
         let newest = d
             .histograms
             .last()

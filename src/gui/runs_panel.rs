@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// Episodes per unit whose histograms, curves and PCGrad cosines an opened run keeps in memory
 /// (plus the latest; see [`crate::report::RunData::thin_episodes`]).
 pub const OPENED_EPISODES: usize = 100;
+/// Test-score rows an opened run keeps for the threshold-transfer view (~150 bytes each):
+/// beyond, only the lowest seed's, at most this many.
+pub const OPENED_SCORES: usize = 1_000_000;
 
 enum Work {
     Open(PathBuf, Receiver<Result<RunFolder, String>>),
@@ -58,11 +61,18 @@ impl RunsPanel {
         let spawned = std::thread::Builder::new()
             .name("heldout-open".into())
             .spawn(move || {
-                // what the views draw, bounded: no test scores (no view draws them) and the
+                // what the views draw, bounded: the test scores (the threshold-transfer view)
+                // up to OPENED_SCORES rows — beyond, those of the lowest seed only — and the
                 // per-episode rows of at most OPENED_EPISODES episodes per unit (the folder and
                 // its export keep every row)
                 let r = RunFolder::load(&d).map(|mut f| {
-                    f.data.scores = Vec::new();
+                    if f.data.scores.len() > OPENED_SCORES {
+                        if let Some(low) = f.data.scores.iter().map(|s| s.unit.seed).min() {
+                            f.data.scores.retain(|s| s.unit.seed == low);
+                        }
+                        f.data.scores.truncate(OPENED_SCORES);
+                        f.data.scores.shrink_to_fit();
+                    }
                     f.data.thin_episodes(OPENED_EPISODES);
                     f
                 });

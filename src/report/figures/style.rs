@@ -53,8 +53,9 @@ pub fn method_color(i: usize) -> RGBColor {
 
 /// The colour of the `i`-th threshold policy's line (after the two class colours).
 pub fn policy_color(i: usize) -> RGBColor {
+    // τ* first, in a grey that shows on the white figure and the dark workbench alike
     const C: [RGBColor; 5] = [
-        RGBColor(0x00, 0x00, 0x00),
+        RGBColor(0x8C, 0x8C, 0x8C),
         RGBColor(0x00, 0x9E, 0x73),
         RGBColor(0xCC, 0x79, 0xA7),
         RGBColor(0xE6, 0x9F, 0x00),
