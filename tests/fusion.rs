@@ -204,4 +204,10 @@ fn fusion_is_in_the_registry() {
     let m = Method::from_key("Fusion").unwrap();
     assert_eq!(m.name(), "fusion");
     assert!(m.info().paper.contains("heldout's own"));
+    // an ensemble of 1 to 16 ODIN networks
+    let bad = FusionParams {
+        odin_members: 0,
+        ..Default::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().0, "odin_members");
 }

@@ -120,6 +120,10 @@ pub struct FusionParams {
     pub grid: usize,
     /// ODIN training epochs.
     pub odin_epochs: usize,
+    /// ODIN networks averaged (each from its own initial seed): ODIN's AUC on one unseen family
+    /// swings widely between networks, which an ensemble evens out (and the gate's folds with
+    /// it). 1 = one network, as ODIN itself.
+    pub odin_members: usize,
     /// MLP training epochs.
     pub mlp_epochs: usize,
     /// Normal training rows the gate's fold models train on (the first ones, in the protocol's
@@ -142,6 +146,7 @@ impl Default for FusionParams {
             clip: Clip::Auto,
             grid: 10,
             odin_epochs: OdinParams::default().epochs,
+            odin_members: 1,
             mlp_epochs: MlpParams::default().epochs,
             fold_normals: 8192,
         }
@@ -207,6 +212,12 @@ impl FusionParams {
             return Err((
                 "odin_epochs",
                 format!("must be 1 to 10000 (got {})", self.odin_epochs),
+            ));
+        }
+        if self.odin_members == 0 || self.odin_members > 16 {
+            return Err((
+                "odin_members",
+                format!("must be 1 to 16 (got {})", self.odin_members),
             ));
         }
         if self.fold_normals > 100_000_000 {
@@ -276,8 +287,10 @@ impl Part {
 
 /// A fitted component.
 enum Model {
-    Odin(Rc<Odin>),
-    Maha(Rc<Odin>, Gaussian),
+    /// ODIN's networks (the ensemble's members; the score is their mean).
+    Odin(Vec<Rc<Odin>>),
+    /// Each member's network with its normals' Gaussian (the score is the members' mean).
+    Maha(Vec<(Rc<Odin>, Gaussian)>),
     Mlp(MlpModel),
     IForest(IsolationForestModel),
     Ecod(Ecod),
@@ -289,12 +302,37 @@ impl Model {
     /// f64 for confident rows — and the one-class scores as they are.
     fn raw(&self, x: &[f32]) -> R<Vec<f64>> {
         match self {
-            Model::Odin(m) => Ok(m.calibrated_gap(x)?.into_iter().map(|g| -g).collect()),
-            Model::Maha(m, g) => g.score(&m.embed(x)?),
+            Model::Odin(ms) => {
+                let mut out = vec![0.0; x.len() / ms.first().map_or(1, |m| m.dim().max(1))];
+                for m in ms {
+                    for (o, g) in out.iter_mut().zip(m.calibrated_gap(x)?) {
+                        *o -= g / ms.len() as f64;
+                    }
+                }
+                Ok(out)
+            }
+            Model::Maha(ms) => {
+                let mut out = vec![0.0; x.len() / ms.first().map_or(1, |m| m.0.dim().max(1))];
+                for (m, g) in ms {
+                    for (o, v) in out.iter_mut().zip(g.score(&m.embed(x)?)?) {
+                        *o += v / ms.len() as f64;
+                    }
+                }
+                Ok(out)
+            }
             Model::Mlp(m) => m.logits_f64(x),
             Model::IForest(m) => Ok(m.score(x)),
             Model::Ecod(m) => Ok(m.score(x)),
         }
+    }
+}
+
+/// The file extension of ensemble member `k`: `ext` for the first, `<k>.ext` for the others.
+fn member_ext(k: usize, ext: &str) -> String {
+    if k == 0 {
+        ext.to_string()
+    } else {
+        format!("{k}.{ext}")
     }
 }
 
@@ -303,8 +341,8 @@ const MAHA_ROWS: usize = 8192;
 
 /// The supervised components of one fit (final or a gate fold).
 struct Supervised {
-    odin: Option<Rc<Odin>>,
-    maha: Option<Gaussian>,
+    odin: Vec<Rc<Odin>>,
+    maha: Vec<Gaussian>,
     mlp: Option<MlpModel>,
 }
 
@@ -314,11 +352,11 @@ impl Supervised {
     fn take(&mut self, p: Part) -> R<Model> {
         let missing = || DetectError::Other(format!("fusion: {} was not trained", p.as_str()));
         match p {
-            Part::Odin => Ok(Model::Odin(self.odin.clone().ok_or_else(missing)?)),
-            Part::Maha => Ok(Model::Maha(
-                self.odin.clone().ok_or_else(missing)?,
-                self.maha.take().ok_or_else(missing)?,
-            )),
+            Part::Odin if !self.odin.is_empty() => Ok(Model::Odin(self.odin.clone())),
+            Part::Maha if !self.maha.is_empty() && self.maha.len() == self.odin.len() => {
+                let maha = std::mem::take(&mut self.maha);
+                Ok(Model::Maha(self.odin.iter().cloned().zip(maha).collect()))
+            }
             Part::Mlp => Ok(Model::Mlp(self.mlp.take().ok_or_else(missing)?)),
             _ => Err(missing()),
         }
@@ -672,8 +710,8 @@ impl Fusion {
             &data.normals[..self.p.fold_normals.saturating_mul(d).min(data.normals.len())]
         };
         let mut out = Supervised {
-            odin: None,
-            maha: None,
+            odin: Vec::new(),
+            maha: Vec::new(),
             mlp: None,
         };
         let emit = &mut *ctx.emit;
@@ -696,21 +734,25 @@ impl Fusion {
         if self.p.odin || self.p.maha {
             let phase = if final_fit { "odin" } else { "odin (gate folds)" };
             let anomalies = rows_except(&data.few_shot, skip);
-            let mut m = Odin::new(self.p.odin_params(), &self.arch, d, self.seed, &self.device)?;
-            // the runner's stream for a method's own draws (seed + 40), the same in every fold
-            let mut rng = SplitMix64::new(self.seed.wrapping_add(40));
-            m.train(
-                normals,
-                &anomalies,
-                &mut rng,
-                &mut |e| relay(phase, &mut *emit, e),
-                ctx.stop,
-            )?;
-            if self.p.maha {
-                let rows = &normals[..MAHA_ROWS.saturating_mul(d).min(normals.len())];
-                out.maha = Some(Gaussian::fit(&m.embed(rows)?, m.embed_dim())?);
+            for k in 0..self.p.odin_members.max(1) {
+                // member 0 is ODIN as it runs alone; the others start from seeds far apart
+                let seed = self.seed.wrapping_add(1_000_003u64.wrapping_mul(k as u64));
+                let mut m = Odin::new(self.p.odin_params(), &self.arch, d, seed, &self.device)?;
+                // the runner's stream for a method's own draws (seed + 40), the same in every fold
+                let mut rng = SplitMix64::new(seed.wrapping_add(40));
+                m.train(
+                    normals,
+                    &anomalies,
+                    &mut rng,
+                    &mut |e| relay(phase, &mut *emit, e),
+                    ctx.stop,
+                )?;
+                if self.p.maha {
+                    let rows = &normals[..MAHA_ROWS.saturating_mul(d).min(normals.len())];
+                    out.maha.push(Gaussian::fit(&m.embed(rows)?, m.embed_dim())?);
+                }
+                out.odin.push(Rc::new(m));
             }
-            out.odin = Some(Rc::new(m));
         }
         if self.p.mlp {
             let phase = if final_fit { "mlp" } else { "mlp (gate folds)" };
@@ -1004,10 +1046,17 @@ impl Detector for Fusion {
         for (p, m) in g.parts.iter().zip(&self.models) {
             let side = |ext: &str| path.with_file_name(format!("{stem}.{}.{ext}", p.as_str()));
             match m {
-                Model::Odin(m) => m.save(&side("safetensors"))?,
-                Model::Maha(m, g) => {
-                    super::save_json(g, &side("json"))?;
-                    m.save(&side("encoder.safetensors"))?
+                // member 0 as `<stem>.odin.safetensors`, the others `<stem>.odin.<k>.safetensors`
+                Model::Odin(ms) => {
+                    for (k, m) in ms.iter().enumerate() {
+                        m.save(&side(&member_ext(k, "safetensors")))?;
+                    }
+                }
+                Model::Maha(ms) => {
+                    for (k, (m, g)) in ms.iter().enumerate() {
+                        super::save_json(g, &side(&member_ext(k, "json")))?;
+                        m.save(&side(&member_ext(k, "encoder.safetensors")))?;
+                    }
                 }
                 Model::Mlp(m) => m.save(&side("safetensors"))?,
                 Model::IForest(m) => super::save_json(m, &side("json"))?,
@@ -1057,6 +1106,7 @@ impl super::MethodSpec for FusionParams {
             P::int("grid", 1, MAX_GRID as u64, "weights are multiples of 1/grid (default 10)").in_group(G),
             P::int("odin_epochs", 1, 10_000, "ODIN training epochs (reference: 5)").in_group(C),
             P::int("mlp_epochs", 1, 10_000, "MLP training epochs (reference: 5)").in_group(C),
+            P::int("odin_members", 1, 16, "ODIN networks averaged, each from its own initial seed (default 1)").in_group(C),
             P::int("fold_normals", 0, 100_000_000, "normal rows the gate's fold models train on, the first ones; 0 = all (default 8192)").in_group(G),
         ];
         PARAMS
@@ -1082,7 +1132,14 @@ impl super::MethodSpec for FusionParams {
         };
         let mut parts: Vec<(Cost, f64)> = Vec::new();
         if self.odin || self.maha {
-            parts.push((self.odin_params().cost(s, main), 1.0 + folds * share));
+            let mut c = self.odin_params().cost(s, main);
+            let members = self.odin_members.max(1) as f64;
+            c.params *= members;
+            c.state_bytes *= members;
+            for ph in &mut c.phases {
+                ph.steps *= members;
+            }
+            parts.push((c, 1.0 + folds * share));
         }
         if self.mlp {
             parts.push((self.mlp_params().cost(s, main), 1.0 + folds * share));

@@ -234,6 +234,11 @@ impl Odin {
         Ok(out)
     }
 
+    /// Feature columns of the rows it scores.
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+
     /// Columns of [`Odin::embed`].
     pub fn embed_dim(&self) -> usize {
         self.embed_dim
