@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Tables for heldout's own method (issue 13), from run folders and the reference's raw CSVs.
 
-usage: experiments/fusion/tables.py DATASET=RUN_DIR[,RUN_DIR...] ...
+usage: experiments/fusion/tables.py [--gate] DATASET=RUN_DIR[,RUN_DIR...] ...
 
 For each dataset: the reference's best method by macro AUC-ROC (recomputed here from
 ../shared/reference/results/DATASET.csv: mean over held-out families within a seed, then mean and
 population std over seeds 0-2), and every method of the run folders per seed group (macro AUC-ROC
 and AP, mean ± std over the seeds present); then the threshold-transfer table (macro precision,
 recall, F1 and realised test FPR per method and threshold policy) and the per-family AUC-ROC of
-each method. Standard library only.
+each method. With --gate, also each seed's macro AUC-ROC / AP per method (the families it has),
+the fusion gate's choice per (seed, rotation) from epochs.csv, and per (seed, left-out seen
+family) the range of each component's fold AUC over the rotations it was a fold in. Standard
+library only.
 """
 import csv
 import math
@@ -51,7 +54,56 @@ def reference_best(ds):
     return best, list(auc[best].values()), list(ap[best].values())
 
 
+def gate_report(ds, dirs):
+    """Per-seed macros, the gate's choices and the fold AUC ranges of the run folders `dirs`."""
+    print(f"\n### {ds}: per seed")
+    print("| method | seed | families | macro AUC | macro AP |\n|---|---:|---:|---:|---:|")
+    for d in dirs:
+        rows = [r for r in csv.DictReader(open(os.path.join(d, "metrics.csv"))) if r["threshold"] in PRIMARY]
+        by = defaultdict(list)
+        for r in rows:
+            by[(r["method"], int(r["seed"]))].append((float(r["auc_roc"]), float(r["ap"])))
+        for (m, s), v in sorted(by.items()):
+            print(f"| {m} | {s} | {len(v)} | {sum(a for a, _ in v) / len(v):.4f} | {sum(b for _, b in v) / len(v):.4f} |")
+    print(f"\n### {ds}: the fusion gate's choice per (seed, rotation)")
+    print("| seed | held out | weights | floor | objective |\n|---:|---|---|---|---:|")
+    folds = defaultdict(lambda: defaultdict(list))
+    for d in dirs:
+        ep = os.path.join(d, "epochs.csv")
+        if not os.path.exists(ep):
+            continue
+        gate = defaultdict(dict)
+        fold_rows = defaultdict(lambda: defaultdict(list))
+        for r in csv.DictReader(open(ep)):
+            k = (int(r["seed"]), r["rotation"])
+            if r["phase"] == "gate":
+                gate[k][r["term"]] = float(r["value"])
+            elif r["phase"] == "gate fold":
+                fold_rows[k][r["term"]].append(float(r["value"]))
+        for k, v in sorted(gate.items()):
+            w = " ".join(f"{t[2:]} {x:.2f}" for t, x in v.items() if t.startswith("w_"))
+            print(f"| {k[0]} | {k[1]} | {w} | {v.get('floor')} | {v.get('objective', float('nan')):.3f} |")
+        # the folds of a rotation are its seen families in sorted order
+        fams = sorted({k[1] for k in gate})
+        for (seed, rot), terms in fold_rows.items():
+            seen = [f for f in fams if f != rot]
+            for term, vals in terms.items():
+                for fam, x in zip(seen, vals):
+                    folds[(seed, fam)][term].append(x)
+    if folds:
+        print(f"\n### {ds}: fold AUC of each component per (seed, left-out seen family), min-max over rotations")
+        print("| seed | left out | component: min-max |\n|---:|---|---|")
+        for (seed, fam), terms in sorted(folds.items()):
+            cells = " · ".join(f"{t[4:]} {min(v):.2f}-{max(v):.2f}" for t, v in terms.items())
+            print(f"| {seed} | {fam} | {cells} |")
+
+
 def main(args):
+    if args and args[0] == "--gate":
+        for a in args[1:]:
+            ds, dirs = a.split("=", 1)
+            gate_report(ds, dirs.split(","))
+        return
     transfer_out, family_out = [], []
     print("| dataset | reference's best (seeds 0-2) | its macro AUC | its macro AP | heldout method | seeds | macro AUC | macro AP |")
     print("|---|---|---:|---:|---|---|---:|---:|")

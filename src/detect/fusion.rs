@@ -494,12 +494,7 @@ impl Norm {
         }
         let mut v = normals.to_vec();
         v.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            let h = (v.len() - 1) as f64 * p;
-            let lo = h.floor() as usize;
-            let hi = h.ceil() as usize;
-            v[lo] + (v[hi] - v[lo]) * (h - lo as f64)
-        };
+        let q = |p: f64| crate::data::quantile_sorted(&v, p);
         let centre = q(0.5);
         let mut scale = q(0.95) - q(0.05);
         if !(scale > 1e-12 && scale.is_finite()) {
