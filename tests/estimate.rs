@@ -6,7 +6,7 @@
 
 use heldout::detect::{
     DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams, IsolationForestParams,
-    MetaLearnerParams, Method, MlpParams, OdinParams, OneClassSvmParams,
+    MetaLearnerParams, Method, MlpParams, OdinParams, OdinSweepParams, OneClassSvmParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
 use heldout::experiment::{
@@ -62,6 +62,10 @@ fn every_method() -> (Method, Vec<Method>) {
     });
     let compare = vec![
         Method::Odin(OdinParams {
+            epochs: 1,
+            ..Default::default()
+        }),
+        Method::OdinSweep(OdinSweepParams {
             epochs: 1,
             ..Default::default()
         }),
@@ -143,6 +147,10 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
     for (name, what) in [
         ("meta_learner", "encoder, head, decoder and log T"),
         ("odin_T1000_eps0.0014", "encoder and head"),
+        (
+            "odin_sweep",
+            "encoder and head (the sweep's record is a JSON beside it)",
+        ),
         (
             "deepsvdd",
             "bias-free encoder and decoder, centre, batch-norm statistics",

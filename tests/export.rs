@@ -156,9 +156,28 @@ fn export_writes_every_figure_and_table() {
             assert!(exists(&format!("test_roc_{f}_seed0.{ext}")), "test ROC {f}");
         }
     }
-    for f in ["results.csv", "results.md", "results.tex", "experiment.ron"] {
+    for f in [
+        "results.csv",
+        "results.md",
+        "results.tex",
+        "table1.md",
+        "table1.tex",
+        "experiment.ron",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // the paper layout: a \multicolumn per held-out family (P, R, AUC, F1) and the macro block
+    let t1 = std::fs::read_to_string(out.join("table1.tex")).unwrap();
+    for f in &fams {
+        assert!(
+            t1.contains(&format!(
+                "\\multicolumn{{4}}{{c}}{{{}}}",
+                f.replace('_', "\\_")
+            )),
+            "{f}: {t1}"
+        );
+    }
+    assert!(t1.contains("\\multicolumn{4}{c}{Macro}"), "{t1}");
     assert_eq!(
         std::fs::read_to_string(out.join("experiment.ron")).unwrap(),
         std::fs::read_to_string(run.join("config.ron")).unwrap()

@@ -72,6 +72,12 @@ fn every_parameter_out_of_range_is_refused_by_name() {
                     serde_json::json!([max + 1]),
                     serde_json::json!(vec![1; max_len + 1]),
                 ],
+                ParamKind::FloatList { min, max, max_len } => vec![
+                    serde_json::json!([]),
+                    serde_json::json!([min - 1.0 - min.abs()]),
+                    serde_json::json!([max * 2.0 + 1.0]),
+                    serde_json::json!(vec![max; max_len + 1]),
+                ],
             };
             for b in bad {
                 let mut tree = serde_json::to_value(&m).unwrap();

@@ -12,6 +12,7 @@ pub use registry::{BuildCtx, Labels, MethodInfo, MethodSpec, ParamError, ParamIn
 registry::registry! {
     meta => MetaLearner(MetaLearnerParams),
     odin => Odin(OdinParams),
+    odin_sweep => OdinSweep(OdinSweepParams),
     iforest => IsolationForest(IsolationForestParams),
     ecod => Ecod(EcodParams),
     ocsvm => OneClassSvm(OneClassSvmParams),

@@ -58,6 +58,12 @@ pub enum ParamKind {
         max: u64,
         max_len: usize,
     },
+    /// A list of 1 to `max_len` finite numbers, each in `[min, max]` (a sweep's grid).
+    FloatList {
+        min: f64,
+        max: f64,
+        max_len: usize,
+    },
 }
 
 /// One parameter of a method: its name in experiment files, kind, help and form group.
@@ -118,6 +124,20 @@ impl ParamInfo {
         ParamInfo {
             name,
             kind: ParamKind::IntList { min, max, max_len },
+            help,
+            group: "",
+        }
+    }
+    pub const fn float_list(
+        name: &'static str,
+        min: f64,
+        max: f64,
+        max_len: usize,
+        help: &'static str,
+    ) -> Self {
+        ParamInfo {
+            name,
+            kind: ParamKind::FloatList { min, max, max_len },
             help,
             group: "",
         }
@@ -256,6 +276,20 @@ pub fn check_value(info: &ParamInfo, x: &serde_json::Value) -> Result<(), ParamE
             if !ok {
                 return bad(format!(
                     "{x} — allowed: a list of 1 to {max_len} integers, each {min} to {max}"
+                ));
+            }
+        }
+        ParamKind::FloatList { min, max, max_len } => {
+            let ok = x.as_array().is_some_and(|a| {
+                (1..=max_len).contains(&a.len())
+                    && a.iter().all(|v| {
+                        v.as_f64()
+                            .is_some_and(|f| f.is_finite() && f >= min && f <= max)
+                    })
+            });
+            if !ok {
+                return bad(format!(
+                    "{x} — allowed: a list of 1 to {max_len} numbers, each {min} to {max}"
                 ));
             }
         }

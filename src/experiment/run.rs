@@ -112,10 +112,12 @@ impl Out {
 
     /// Per-family table (mean ± std over seeds, best per column in bold), as the paper's Table 1.
     fn summary(&self) -> String {
+        let table = FamilyTable::from_metrics(&self.metrics);
         format!(
-            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}{}{}",
+            "# Results\n\nTest metrics at τ* per held-out family, mean ± std over seeds (macro: mean over held-out families within a seed, then over seeds). Best mean per column in bold.\n\n{}{}\n## In the core paper's Table 1 layout\n\nPer held-out family: precision, recall, AUC-ROC and F1 at τ*, mean ± std over seeds; best per column in bold.\n\n{}{}{}",
             fallback_warnings(&self.metrics),
-            FamilyTable::from_metrics(&self.metrics).to_markdown(),
+            table.to_markdown(),
+            table.paper_markdown(crate::report::table::PAPER_FAMILIES_PER_BLOCK),
             crate::report::table::transfer_markdown(&self.metrics),
             FamilyTable::paired_markdown(&self.metrics)
         )

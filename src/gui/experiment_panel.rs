@@ -876,8 +876,9 @@ fn param_widget(
                 changed = true;
             }
         }
-        ParamKind::IntList { .. } => {
-            // widths as text, `256, 128`: written back when the text parses
+        ParamKind::IntList { .. } | ParamKind::FloatList { .. } => {
+            // widths (or a sweep's grid) as text, `256, 128`: written back when the text parses
+            let floats = matches!(p.kind, ParamKind::FloatList { .. });
             let cur: Vec<String> = v
                 .as_array()
                 .map(|a| a.iter().map(|x| x.to_string()).collect())
@@ -894,13 +895,22 @@ fn param_widget(
                 .labelled_by(l.id)
                 .on_hover_text(p.help);
             if r.changed() {
-                let parsed: Option<Vec<u64>> = text
-                    .split([',', ' '])
-                    .filter(|t| !t.trim().is_empty())
-                    .map(|t| t.trim().parse().ok())
-                    .collect();
-                if let Some(list) = parsed.filter(|l| !l.is_empty()) {
-                    *v = serde_json::json!(list);
+                let parts = text.split([',', ' ']).filter(|t| !t.trim().is_empty());
+                let parsed: Option<serde_json::Value> = if floats {
+                    parts
+                        .map(|t| t.trim().parse::<f64>().ok().filter(|f| f.is_finite()))
+                        .collect::<Option<Vec<f64>>>()
+                        .filter(|l| !l.is_empty())
+                        .map(|l| serde_json::json!(l))
+                } else {
+                    parts
+                        .map(|t| t.trim().parse::<u64>().ok())
+                        .collect::<Option<Vec<u64>>>()
+                        .filter(|l| !l.is_empty())
+                        .map(|l| serde_json::json!(l))
+                };
+                if let Some(list) = parsed {
+                    *v = list;
                     changed = true;
                 }
             }

@@ -541,15 +541,38 @@ fn training(ui: &mut egui::Ui, x: &Extract, presenting: bool) {
     let w = width(presenting);
     let h = (ui.available_height() / 2.0 - 30.0).max(160.0);
     if t.loss.is_empty() && !t.epoch_terms.is_empty() {
-        // a method trained in epochs: its loss terms, one line each
-        ui.strong("Loss terms per epoch (mean over the epoch's steps)");
-        Plot::new("epoch_terms")
-            .height((ui.available_height() - 30.0).max(200.0))
-            .legend(Legend::default())
-            .x_axis_label("epoch")
-            .show(ui, |p| {
-                for (label, pts) in &t.epoch_terms {
-                    p.line(Line::new(label.clone(), points(pts)).width(w));
+        // a method trained in epochs: each loss term (phase · term) in a small plot of its
+        // own, so terms of very different scales (cross-entropy, reconstruction, a CORAL or
+        // mutual-information term, a sweep's validation AUC) each stay readable
+        ui.strong("Loss terms per epoch (mean over the epoch's steps), one plot per term");
+        let n = t.epoch_terms.len();
+        let cols = if n <= 2 {
+            n
+        } else if n <= 6 {
+            2
+        } else {
+            3
+        };
+        let rows = n.div_ceil(cols.max(1));
+        let h = ((ui.available_height() - 30.0) / rows as f32 - 24.0).max(110.0);
+        let cw = (ui.available_width() / cols.max(1) as f32 - 12.0).max(160.0);
+        egui::Grid::new("epoch_terms_grid")
+            .num_columns(cols)
+            .show(ui, |ui| {
+                for (i, (label, pts)) in t.epoch_terms.iter().enumerate() {
+                    ui.vertical(|ui| {
+                        ui.label(label.as_str());
+                        Plot::new(("epoch_term", i))
+                            .height(h)
+                            .width(cw)
+                            .x_axis_label("epoch")
+                            .show(ui, |p| {
+                                p.line(Line::new(label.clone(), points(pts)).width(w));
+                            });
+                    });
+                    if (i + 1) % cols == 0 {
+                        ui.end_row();
+                    }
                 }
             });
         return;

@@ -11,6 +11,9 @@ pub struct ResultsPanel {
     pub last_saved: Option<String>,
     /// The threshold-transfer view's (method, held-out family, seed).
     pub transfer: Option<(String, String, u64)>,
+    /// Show (and copy / save) the table in the core paper's Table 1 layout: one row per method,
+    /// P / R / AUC / F1 per held-out family.
+    pub paper_layout: bool,
 }
 
 impl ResultsPanel {
@@ -34,9 +37,20 @@ impl ResultsPanel {
             return;
         }
         ui.label("Test metrics at τ* per held-out family, mean ± std over seeds; the best mean per column and family is marked ★. Click a cell to see that family's curves.");
+        let per_block = crate::report::table::PAPER_FAMILIES_PER_BLOCK;
+        let paper = self.paper_layout;
         ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.paper_layout, false, "Per family")
+                .on_hover_text("one block of rows per held-out family, every metric");
+            ui.selectable_value(&mut self.paper_layout, true, "Paper layout (Table 1)")
+                .on_hover_text("the core paper's Table 1: one row per method, P / R / AUC / F1 per held-out family");
+            ui.separator();
             if ui.button("Copy Markdown").clicked() {
-                ui.ctx().copy_text(t.to_markdown());
+                ui.ctx().copy_text(if paper {
+                    t.paper_markdown(per_block)
+                } else {
+                    t.to_markdown()
+                });
             }
             for (label, ext) in [
                 ("Save CSV…", "csv"),
@@ -48,10 +62,12 @@ impl ResultsPanel {
                         .set_file_name(format!("results.{ext}"))
                         .save_file()
                     {
-                        let text = match ext {
-                            "csv" => t.to_csv(),
-                            "md" => t.to_markdown(),
-                            _ => t.to_latex(),
+                        let text = match (ext, paper) {
+                            ("csv", _) => t.to_csv(),
+                            ("md", false) => t.to_markdown(),
+                            ("md", true) => t.paper_markdown(per_block),
+                            (_, false) => t.to_latex(),
+                            (_, true) => t.paper_latex(per_block),
                         };
                         self.last_saved = Some(match crate::atomic::write_atomic(&p, &text) {
                             Ok(()) => format!("saved {}", p.display()),
@@ -69,6 +85,9 @@ impl ResultsPanel {
         });
         ui.separator();
         egui::ScrollArea::both().id_salt("results").show(ui, |ui| {
+            if paper {
+                paper_grid(ui, &t, cmds);
+            } else {
             egui::Grid::new("results_grid")
                 .striped(true)
                 .min_col_width(60.0)
@@ -116,6 +135,7 @@ impl ResultsPanel {
                         }
                     }
                 });
+            }
             let tests = FamilyTable::paired_tests(&d.metrics);
             if let (Some(main), false) = (t.methods.first(), tests.is_empty()) {
                 ui.separator();
@@ -298,6 +318,67 @@ impl ResultsPanel {
                     ui.label(cell(&r.recall));
                     ui.label(cell(&r.f1));
                     ui.label(cell(&r.fpr));
+                    ui.end_row();
+                }
+            });
+    }
+}
+
+/// The table in the core paper's Table 1 layout: one row per method; per held-out family (and the
+/// macro average) P, R, AUC and F1, best mean per (family, column) marked ★; a cell opens that
+/// family's curves.
+fn paper_grid(ui: &mut egui::Ui, t: &FamilyTable, cmds: &mut Vec<Command>) {
+    let fams: usize = t.families.len() + 1;
+    for b in t.paper_blocks(fams) {
+        egui::Grid::new("paper_grid")
+            .striped(true)
+            .min_col_width(48.0)
+            .show(ui, |ui| {
+                ui.strong("held-out family");
+                for f in &b.families {
+                    ui.strong(*f);
+                    for _ in 1..crate::report::table::PAPER_COLUMNS.len() {
+                        ui.label("");
+                    }
+                }
+                ui.end_row();
+                ui.strong("method");
+                for _ in &b.families {
+                    for (_, c) in crate::report::table::PAPER_COLUMNS {
+                        ui.strong(c);
+                    }
+                }
+                ui.end_row();
+                for (m, cells) in &b.rows {
+                    ui.label(*m);
+                    for (f, cells) in b.families.iter().zip(cells) {
+                        match cells {
+                            None => {
+                                for _ in crate::report::table::PAPER_COLUMNS {
+                                    ui.weak("–");
+                                }
+                            }
+                            Some(cells) => {
+                                for (cell, best) in cells {
+                                    let text = cell.map(|s| s.text()).unwrap_or_else(|| "–".into());
+                                    let rich = if *best {
+                                        egui::RichText::new(format!("★ {text}")).strong()
+                                    } else {
+                                        egui::RichText::new(text)
+                                    };
+                                    let resp = ui
+                                        .add(egui::Button::new(rich).frame(false))
+                                        .on_hover_text(format!("{m} · {f}"));
+                                    if resp.clicked() && *f != "macro" {
+                                        cmds.push(Command::ShowFamily {
+                                            method: m.to_string(),
+                                            family: f.to_string(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
                     ui.end_row();
                 }
             });

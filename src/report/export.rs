@@ -169,6 +169,15 @@ pub fn export_run_with(
             "results.tex",
             table.to_latex() + &FamilyTable::paired_latex(&folder.data.metrics),
         ),
+        // the core paper's Table 1 layout: per held-out family P / R / AUC / F1
+        (
+            "table1.md",
+            table.paper_markdown(super::table::PAPER_FAMILIES_PER_BLOCK),
+        ),
+        (
+            "table1.tex",
+            table.paper_latex(super::table::PAPER_FAMILIES_PER_BLOCK),
+        ),
         ("experiment.ron", folder.config_text.clone()),
     ] {
         let p = out_dir.join(name);

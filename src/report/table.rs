@@ -439,6 +439,160 @@ impl FamilyTable {
     }
 }
 
+/// The core paper's Table 1 columns per held-out family, as indices into [`COLUMNS`]: precision,
+/// recall, AUC-ROC, F1 (the paper's "P / R / AUC / F1").
+pub const PAPER_COLUMNS: [(usize, &str); 4] = [(0, "P"), (1, "R"), (5, "AUC"), (3, "F1")];
+
+/// Held-out families per block of the paper layout (the paper prints three per table half).
+pub const PAPER_FAMILIES_PER_BLOCK: usize = 3;
+
+/// One block of the paper layout: its families (the last block ends with `"macro"`) and, per
+/// method, per family, the four [`PAPER_COLUMNS`] cells with whether each is the best mean of its
+/// (family, column).
+pub struct PaperBlock<'a> {
+    pub families: Vec<&'a str>,
+    /// (method, per family: `[(cell, best); 4]`, `None` where the method has no row).
+    pub rows: Vec<(&'a str, Vec<Option<[(Option<Stat>, bool); 4]>>)>,
+}
+
+impl FamilyTable {
+    /// The paper layout: one row per method, per held-out family the columns P, R, AUC and F1
+    /// (mean ± std over seeds), families in blocks of `per_block` with the macro average as the
+    /// last family; best mean per (family, column) marked.
+    pub fn paper_blocks(&self, per_block: usize) -> Vec<PaperBlock<'_>> {
+        let mut fams: Vec<&str> = self.families.iter().map(String::as_str).collect();
+        fams.push("macro");
+        fams.chunks(per_block.max(1))
+            .map(|chunk| {
+                let per_family: Vec<(Vec<&TableRow>, Vec<[bool; 7]>)> = chunk
+                    .iter()
+                    .map(|f| {
+                        let rows = self.family_rows(f);
+                        let best = Self::best_in(&rows);
+                        (rows, best)
+                    })
+                    .collect();
+                let rows = self
+                    .methods
+                    .iter()
+                    .map(|m| {
+                        let cells = per_family
+                            .iter()
+                            .map(|(rows, best)| {
+                                let k = rows.iter().position(|r| &r.method == m)?;
+                                Some(PAPER_COLUMNS.map(|(c, _)| (rows[k].cells[c], best[k][c])))
+                            })
+                            .collect();
+                        (m.as_str(), cells)
+                    })
+                    .collect();
+                PaperBlock {
+                    families: chunk.to_vec(),
+                    rows,
+                }
+            })
+            .collect()
+    }
+
+    /// Markdown in the paper layout ([`FamilyTable::paper_blocks`]): one table per block.
+    pub fn paper_markdown(&self, per_block: usize) -> String {
+        let mut s = String::new();
+        for b in self.paper_blocks(per_block) {
+            s.push_str("| method |");
+            for f in &b.families {
+                for (_, c) in PAPER_COLUMNS {
+                    s.push_str(&format!(" {f} {c} |"));
+                }
+            }
+            s.push_str("\n|---|");
+            s.push_str(&"---|".repeat(4 * b.families.len()));
+            s.push('\n');
+            for (m, fams) in &b.rows {
+                s.push_str(&format!("| {m} |"));
+                for cells in fams {
+                    match cells {
+                        None => s.push_str(&" – |".repeat(4)),
+                        Some(cells) => {
+                            for (cell, best) in cells {
+                                let t = cell.map(|x| x.text()).unwrap_or_else(|| "–".into());
+                                if *best {
+                                    s.push_str(&format!(" **{t}** |"));
+                                } else {
+                                    s.push_str(&format!(" {t} |"));
+                                }
+                            }
+                        }
+                    }
+                }
+                s.push('\n');
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// LaTeX in the paper layout: a booktabs `tabular` per block, a `\multicolumn` per held-out
+    /// family over its P, R, AUC and F1, cells `mean $\pm$ std`, best in `\textbf{}`.
+    pub fn paper_latex(&self, per_block: usize) -> String {
+        let mut s = String::from(
+            "% heldout: the core paper's Table 1 layout — per held-out family P / R / AUC / F1 at tau*, mean $\\pm$ std over seeds\n% needs \\usepackage{booktabs}\n",
+        );
+        for b in self.paper_blocks(per_block) {
+            let n = b.families.len();
+            s.push_str(&format!(
+                "\\begin{{tabular}}{{l{}}}\n\\toprule\nMethod",
+                "cccc".repeat(n)
+            ));
+            for f in &b.families {
+                let name = if *f == "macro" {
+                    "Macro".to_string()
+                } else {
+                    latex_escape(f)
+                };
+                s.push_str(&format!(" & \\multicolumn{{4}}{{c}}{{{name}}}"));
+            }
+            s.push_str(" \\\\\n");
+            for k in 0..n {
+                s.push_str(&format!("\\cmidrule(lr){{{}-{}}}", 2 + 4 * k, 5 + 4 * k));
+            }
+            s.push('\n');
+            for _ in 0..n {
+                for (_, c) in PAPER_COLUMNS {
+                    s.push_str(&format!(" & {c}"));
+                }
+            }
+            s.push_str(" \\\\\n\\midrule\n");
+            for (m, fams) in &b.rows {
+                s.push_str(&latex_escape(m));
+                for cells in fams {
+                    match cells {
+                        None => s.push_str(&" & --".repeat(4)),
+                        Some(cells) => {
+                            for (cell, best) in cells {
+                                let t = match cell {
+                                    Some(st) if st.n > 1 => {
+                                        format!("{:.3} $\\pm$ {:.3}", st.mean, st.std)
+                                    }
+                                    Some(st) => format!("{:.3}", st.mean),
+                                    None => "--".into(),
+                                };
+                                if *best {
+                                    s.push_str(&format!(" & \\textbf{{{t}}}"));
+                                } else {
+                                    s.push_str(&format!(" & {t}"));
+                                }
+                            }
+                        }
+                    }
+                }
+                s.push_str(" \\\\\n");
+            }
+            s.push_str("\\bottomrule\n\\end{tabular}\n\n");
+        }
+        s
+    }
+}
+
 /// `+0.012`, or `–` when there is no value.
 pub fn signed3(v: f64) -> String {
     if v.is_finite() {
@@ -669,6 +823,53 @@ mod tests {
         assert_eq!(f[3 + 2 * 5].parse::<f64>().unwrap(), 0.7); // AUC mean
         assert!((f[4 + 2 * 5].parse::<f64>().unwrap() - 0.1).abs() < 1e-12); // AUC std
         assert!(lines[4].starts_with("macro,A,2,") && lines[5].starts_with("macro,B,1,"));
+    }
+
+    #[test]
+    fn paper_layout_has_p_r_auc_f1_per_family_best_bold_and_macro_last() {
+        // A: x 0.6, 0.7 (seeds 0, 1); y 0.9. B: x 0.8; no y row. P, R and F1 are 0.5 in every
+        // row: equal means are all marked best.
+        let m = vec![
+            row("A", 0, "x", 0.6),
+            row("A", 1, "x", 0.7),
+            row("A", 0, "y_1", 0.9),
+            row("B", 0, "x", 0.8),
+        ];
+        let t = FamilyTable::from_metrics(&m);
+        let blocks = t.paper_blocks(2);
+        // families x, y_1 | macro
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].families, ["x", "y_1"]);
+        assert_eq!(blocks[1].families, ["macro"]);
+        let a = &blocks[0].rows[0];
+        assert_eq!(a.0, "A");
+        let x = a.1[0].unwrap();
+        // P, R, AUC, F1: AUC is COLUMNS[5], the mean of 0.6 and 0.7, not the best (B has 0.8)
+        assert!((x[2].0.unwrap().mean - 0.65).abs() < 1e-12 && !x[2].1);
+        assert!(
+            blocks[0].rows[1].1[0].unwrap()[2].1,
+            "B's AUC on x is the best"
+        );
+        assert!(blocks[0].rows[1].1[1].is_none(), "B has no y_1 row");
+        let md = t.paper_markdown(2);
+        assert!(
+            md.starts_with("| method | x P | x R | x AUC | x F1 | y_1 P |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| B | **0.500** | **0.500** | **0.800** | **0.500** | – | – | – | – |"),
+            "{md}"
+        );
+        let tex = t.paper_latex(2);
+        assert!(tex.contains("\\begin{tabular}{lcccccccc}"), "{tex}");
+        assert!(tex.contains("\\multicolumn{4}{c}{y\\_1}"), "{tex}");
+        assert!(
+            tex.contains("\\cmidrule(lr){2-5}\\cmidrule(lr){6-9}"),
+            "{tex}"
+        );
+        assert!(tex.contains("\\multicolumn{4}{c}{Macro}"), "{tex}");
+        assert!(tex.contains("0.650 $\\pm$ 0.050"), "{tex}");
+        assert!(tex.contains("\\textbf{0.800}"), "{tex}");
     }
 
     #[test]
