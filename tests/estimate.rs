@@ -6,7 +6,8 @@
 
 use heldout::detect::{
     DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams, IsolationForestParams,
-    MetaLearnerParams, Method, MlpParams, OdinParams, OdinSweepParams, OneClassSvmParams,
+    MetaLearnerParams, Method, MlpParams, MtaeParams, OdinParams, OdinSweepParams,
+    OneClassSvmParams, ResAdParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
 use heldout::experiment::{
@@ -96,6 +97,16 @@ fn every_method() -> (Method, Vec<Method>) {
             mlp_epochs: 1,
             ..Default::default()
         }),
+        Method::Mtae(MtaeParams {
+            epochs: 1,
+            classifier_epochs: 1,
+            ..Default::default()
+        }),
+        Method::ResAd(ResAdParams {
+            pre_epochs: 1,
+            epochs: 1,
+            ..Default::default()
+        }),
     ];
     (main, compare)
 }
@@ -161,6 +172,14 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
         ),
         ("devnet", "two layers"),
         ("mlp_fewshot", "three layers"),
+        (
+            "mtae",
+            "encoder, one decoder per domain, classifier, batch-norm parameters and statistics",
+        ),
+        (
+            "resad",
+            "encoder, decoder, constraintor, batch-norm statistics, centres, Gaussian",
+        ),
     ] {
         let file = tmp
             .path()

@@ -534,6 +534,8 @@ pub(crate) mod tests {
         pub normals: Vec<f32>,
         /// the first 100 train rows of each seen family
         pub few_shot: Vec<f32>,
+        /// the same rows, one block per seen family
+        pub few_shot_families: Vec<Vec<f32>>,
         /// all train rows of the seen families
         pub all_seen: Vec<f32>,
         /// benign test rows then as many of `family`'s test rows; labels alongside
@@ -566,9 +568,11 @@ pub(crate) mod tests {
         let normals = gather(&ntr[..ntr.len().min(max_normals)]);
         let mut few = Vec::new();
         let mut all = Vec::new();
+        let mut few_shot_families = Vec::new();
         for &f in &seen {
             let tr = &parts[f as usize].train;
             few.extend_from_slice(&tr[..tr.len().min(100)]);
+            few_shot_families.push(gather(&tr[..tr.len().min(100)]));
             all.extend_from_slice(tr);
         }
         let nt = &parts[normal as usize].test;
@@ -582,6 +586,7 @@ pub(crate) mod tests {
             d,
             normals,
             few_shot: gather(&few),
+            few_shot_families,
             all_seen: gather(&all),
             test_x: gather(&rows),
             test_y,

@@ -21,6 +21,9 @@ registry::registry! {
     devnet => DevNet(DevNetParams),
     mlp => Mlp(MlpParams),
     fusion => Fusion(FusionParams),
+    mtae => Mtae(MtaeParams),
+    resad => ResAd(ResAdParams),
+
 }
 pub use meta::{InnerMode, PcgradTasks, TauPolicy};
 
