@@ -138,6 +138,19 @@ fn load_roles_run_results_runs_export() {
     let hits = h.query_all_by_label_contains(&cell).count();
     assert!(hits >= 1, "AUC {cell} from metrics.csv shown in the table");
     assert!(h.query_all_by_label("macro").count() >= 1);
+    // the core paper's layout: one row per method, P / R / AUC / F1 per held-out family, the
+    // same numbers
+    h.get_by_label("Paper layout (Table 1)").click();
+    h.run();
+    for c in ["P", "R", "AUC", "F1"] {
+        assert!(h.query_all_by_label(c).count() >= 1, "{c} column header");
+    }
+    assert!(
+        h.query_all_by_label_contains(&cell).count() >= 1,
+        "AUC {cell} in the paper layout"
+    );
+    h.get_by_label("Per family").click();
+    h.run();
     // the threshold-transfer panel: every policy of metrics.csv, with the recall each realises
     // on the held-out family (one seed: the cell is the value itself)
     h.get_by_label("Threshold transfer");
