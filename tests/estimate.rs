@@ -5,8 +5,9 @@
 //! test: `heldout bench estimate`, bench/estimate.sh, bench/results/estimate-*.txt.)
 
 use heldout::detect::{
-    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams, IsolationForestParams,
-    MetaLearnerParams, Method, MlpParams, OdinParams, OneClassSvmParams,
+    DeepCoralParams, DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams,
+    IsolationForestParams, MetaLearnerParams, Method, MlpParams, MtlRedParams, OdinParams,
+    OneClassSvmParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
 use heldout::experiment::{
@@ -92,6 +93,14 @@ fn every_method() -> (Method, Vec<Method>) {
             mlp_epochs: 1,
             ..Default::default()
         }),
+        Method::DeepCoral(DeepCoralParams {
+            epochs: 1,
+            ..Default::default()
+        }),
+        Method::MtlRed(MtlRedParams {
+            epochs: 1,
+            ..Default::default()
+        }),
     ];
     (main, compare)
 }
@@ -153,6 +162,14 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
         ),
         ("devnet", "two layers"),
         ("mlp_fewshot", "three layers"),
+        (
+            "coral",
+            "encoder, classifier, decoder, batch-norm γ, β and statistics",
+        ),
+        (
+            "mtl_red",
+            "encoder, classifier, decoder, batch-norm γ, β and statistics, two log σ",
+        ),
     ] {
         let file = tmp
             .path()

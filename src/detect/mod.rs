@@ -20,6 +20,8 @@ registry::registry! {
     devnet => DevNet(DevNetParams),
     mlp => Mlp(MlpParams),
     fusion => Fusion(FusionParams),
+    deep_coral => DeepCoral(DeepCoralParams),
+    mtl_red => MtlRed(MtlRedParams),
 }
 pub use meta::{InnerMode, PcgradTasks, TauPolicy};
 
