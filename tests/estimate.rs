@@ -5,9 +5,9 @@
 //! test: `heldout bench estimate`, bench/estimate.sh, bench/results/estimate-*.txt.)
 
 use heldout::detect::{
-    DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams, IsolationForestParams,
-    MetaLearnerParams, Method, MlpParams, MtaeParams, OdinParams, OdinSweepParams,
-    OneClassSvmParams, ResAdParams,
+    DeepCoralParams, DeepSadParams, DeepSvddParams, DevNetParams, EcodParams, FusionParams,
+    IsolationForestParams, MetaLearnerParams, Method, MlpParams, MtaeParams, MtlRedParams,
+    OdinParams, OdinSweepParams, OneClassSvmParams, ResAdParams,
 };
 use heldout::experiment::estimate::{Calibration, LimitSource, MemoryLimit};
 use heldout::experiment::{
@@ -107,6 +107,14 @@ fn every_method() -> (Method, Vec<Method>) {
             epochs: 1,
             ..Default::default()
         }),
+        Method::DeepCoral(DeepCoralParams {
+            epochs: 1,
+            ..Default::default()
+        }),
+        Method::MtlRed(MtlRedParams {
+            epochs: 1,
+            ..Default::default()
+        }),
     ];
     (main, compare)
 }
@@ -179,6 +187,14 @@ fn every_method_is_estimated_and_neural_parameter_counts_are_the_saved_models() 
         (
             "resad",
             "encoder, decoder, constraintor, batch-norm statistics, centres, Gaussian",
+        ),
+        (
+            "coral",
+            "encoder, classifier, decoder, batch-norm γ, β and statistics",
+        ),
+        (
+            "mtl_red",
+            "encoder, classifier, decoder, batch-norm γ, β and statistics, two log σ",
         ),
     ] {
         let file = tmp

@@ -161,7 +161,8 @@ fn compare_rejects_an_unknown_method_with_the_list() {
 fn every_method_runs_from_an_experiment_file_deterministically() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     // every method with its defaults, but heldout's fusion at one epoch per network (it trains
-    // its networks once per seen family more, which a debug build makes slow)
+    // its networks once per seen family more, which a debug build makes slow) and the core
+    // paper's CORAL and MTL-RED baselines at a few epochs
     let others: Vec<String> = Method::KEYS
         .iter()
         .copied()
@@ -170,6 +171,10 @@ fn every_method_runs_from_an_experiment_file_deterministically() {
             "Fusion" => "Fusion(odin_epochs: 1, mlp_epochs: 1)".to_string(),
             // 300 one-step epochs over every pair of domains: a handful suffice to run it
             "Mtae" => "Mtae(epochs: 5, classifier_epochs: 2)".to_string(),
+            // the two baselines of the core paper at few epochs (defaults: 200 one-step epochs;
+            // 12 grid points × 60 epochs)
+            "DeepCoral" => "DeepCoral(epochs: 3)".to_string(),
+            "MtlRed" => "MtlRed(epochs: 1)".to_string(),
             k => format!("{k}()"),
         })
         .collect();

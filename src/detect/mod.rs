@@ -21,9 +21,10 @@ registry::registry! {
     devnet => DevNet(DevNetParams),
     mlp => Mlp(MlpParams),
     fusion => Fusion(FusionParams),
+    deep_coral => DeepCoral(DeepCoralParams),
     mtae => Mtae(MtaeParams),
+    mtl_red => MtlRed(MtlRedParams),
     resad => ResAd(ResAdParams),
-
 }
 pub use meta::{InnerMode, PcgradTasks, TauPolicy};
 
