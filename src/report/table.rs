@@ -446,13 +446,16 @@ pub const PAPER_COLUMNS: [(usize, &str); 4] = [(0, "P"), (1, "R"), (5, "AUC"), (
 /// Held-out families per block of the paper layout (the paper prints three per table half).
 pub const PAPER_FAMILIES_PER_BLOCK: usize = 3;
 
+/// One method's four [`PAPER_COLUMNS`] cells on one family, each with whether it is the best mean
+/// of its (family, column); `None` where the method has no row for the family.
+pub type PaperCells = Option<[(Option<Stat>, bool); 4]>;
+
 /// One block of the paper layout: its families (the last block ends with `"macro"`) and, per
-/// method, per family, the four [`PAPER_COLUMNS`] cells with whether each is the best mean of its
-/// (family, column).
+/// method, its [`PaperCells`] per family.
 pub struct PaperBlock<'a> {
     pub families: Vec<&'a str>,
-    /// (method, per family: `[(cell, best); 4]`, `None` where the method has no row).
-    pub rows: Vec<(&'a str, Vec<Option<[(Option<Stat>, bool); 4]>>)>,
+    /// (method, per family its cells).
+    pub rows: Vec<(&'a str, Vec<PaperCells>)>,
 }
 
 impl FamilyTable {
