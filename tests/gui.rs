@@ -557,3 +557,52 @@ fn histograms_keep_their_aspect_when_resized_and_presentation_mode_zooms() {
     h.run();
     assert_eq!(h.ctx.zoom_factor(), 1.0);
 }
+
+/// A method trained in epochs (Deep CORAL, one of the core paper's baselines) shows each of its
+/// loss terms — cross-entropy, reconstruction, the CORAL distance — in a plot of its own in the
+/// live view, and its final histograms like any method.
+#[test]
+fn a_baselines_loss_terms_are_shown_each_in_its_own_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_heldout"))
+            .args(["run", "--demo", "--out"])
+            .arg(tmp.path())
+            .args([
+                "--set",
+                "method=DeepCoral(epochs: 3)",
+                "--set",
+                "compare=[]",
+                "--set",
+                "seeds=[0]",
+                "--set",
+                "roles.held_out={\"Fixed\": [\"Burst\"]}",
+            ]),
+    );
+    let mut wb = Workbench::new(Saved::default());
+    wb.exp.output = tmp.path().to_path_buf();
+    wb.apply(heldout::gui::Command::RefreshRuns);
+    let dir = wb.runs.entries[0].dir.clone();
+    wb.apply(heldout::gui::Command::OpenRun(dir.clone()));
+    let mut h = harness(wb);
+    step_until(&mut h, "the run to open", 60, |wb| {
+        wb.shown == Some(heldout::gui::Shown::Folder(dir.clone()))
+    });
+    h.state_mut().apply(heldout::gui::Command::ShowFamily {
+        method: "coral".into(),
+        family: "Burst".into(),
+    });
+    h.run();
+    h.get_by_label("Loss · margin · T").click();
+    h.run();
+    for term in ["ce", "recon", "coral"] {
+        assert_eq!(
+            h.query_all_by_label(&format!("train · {term}")).count(),
+            1,
+            "one plot titled train · {term}"
+        );
+    }
+    h.get_by_label("Histograms").click();
+    h.run();
+    h.get_by_label("Burst (held out)");
+}
