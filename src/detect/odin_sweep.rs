@@ -103,7 +103,7 @@ impl super::MethodSpec for OdinSweepParams {
 
     fn cost(&self, s: &super::cost::UnitSizes, main: &super::Method) -> super::cost::Cost {
         use super::cost::Phase;
-        let mut c = self.odin(self.temperatures[0], self.epsilons[0]).cost(s, main);
+        let mut c = self.odin(self.first_t(), self.first_eps()).cost(s, main);
         // every pair scores the validation pool once more (the chosen one then scores the test)
         let pairs = (self.temperatures.len() * self.epsilons.len()) as f64;
         if let Some(score) = c.phases.iter().find(|p| p.name == "scoring").cloned() {
@@ -125,7 +125,7 @@ impl super::MethodSpec for OdinSweepParams {
             super::Method::MetaLearner(a) => a.clone(),
             _ => MetaLearnerParams::default(),
         };
-        let first = self.odin(self.temperatures[0], self.epsilons[0]);
+        let first = self.odin(self.first_t(), self.first_eps());
         Ok(Box::new(OdinSweep {
             p: self.clone(),
             odin: Odin::new(first, &arch, ctx.d, ctx.seed, ctx.device)?,
@@ -137,6 +137,15 @@ impl super::MethodSpec for OdinSweepParams {
 }
 
 impl OdinSweepParams {
+    /// The grid's first T (ODIN's default for an empty list, which validation refuses).
+    fn first_t(&self) -> f64 {
+        self.temperatures.first().copied().unwrap_or(1000.0)
+    }
+    /// The grid's first ε (ODIN's default for an empty list, which validation refuses).
+    fn first_eps(&self) -> f64 {
+        self.epsilons.first().copied().unwrap_or(0.0014)
+    }
+
     /// ODIN's settings at one grid point.
     fn odin(&self, temperature: f64, epsilon: f64) -> OdinParams {
         OdinParams {
@@ -224,6 +233,12 @@ impl Detector for OdinSweep {
             .train(&data.normals, &anomalies, &mut rng, &mut *ctx.emit, ctx.stop)?;
         ctx.rng = rng;
         let pairs = self.p.pairs();
+        if pairs.is_empty() {
+            return Err(DetectError::Other(
+                "odin_sweep: the grid is empty — give at least one temperature and one epsilon"
+                    .into(),
+            ));
+        }
         self.grid.clear();
         let labels: Vec<bool> = data.val.y.iter().map(|&y| y == 1).collect();
         for (i, &(t, e)) in pairs.iter().enumerate() {
@@ -261,7 +276,7 @@ impl Detector for OdinSweep {
         }
         // no validation pool (or one class only): the first pair, as a fixed ODIN
         self.chosen = choose(&self.grid, self.p.select).or(Some(0));
-        let (t, e) = pairs[self.chosen.unwrap_or(0)];
+        let (t, e) = pairs[self.chosen.unwrap_or(0).min(pairs.len() - 1)];
         self.odin.p = self.p.odin(t, e);
         if !data.val.is_empty() {
             let scores = self.odin.score(&data.val.x)?;
