@@ -59,7 +59,11 @@ impl ResultsPanel {
             ] {
                 if ui.button(label).clicked() {
                     if let Some(p) = rfd::FileDialog::new()
-                        .set_file_name(format!("results.{ext}"))
+                        .set_file_name(if paper && ext != "csv" {
+                            format!("table1.{ext}")
+                        } else {
+                            format!("results.{ext}")
+                        })
                         .save_file()
                     {
                         let text = match (ext, paper) {
