@@ -215,6 +215,18 @@ pub(crate) fn clip_inputs(x: &mut [f32], c: f64) {
     }
 }
 
+/// `x` clipped as [`clip_inputs`] does, borrowed unchanged when `c` is 0 (for read-only blocks:
+/// MTAE's and ResAD's training rows and scored chunks).
+pub(crate) fn clip_rows(x: &[f32], c: f64) -> std::borrow::Cow<'_, [f32]> {
+    if c > 0.0 {
+        let mut v = x.to_vec();
+        clip_inputs(&mut v, c);
+        std::borrow::Cow::Owned(v)
+    } else {
+        std::borrow::Cow::Borrowed(x)
+    }
+}
+
 /// torch's `BatchNorm1d` (affine): train mode normalises with the batch's mean and biased
 /// variance and moves the running statistics (unbiased variance) by momentum 0.1; eval mode
 /// normalises with the running ones.

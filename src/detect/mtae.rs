@@ -95,7 +95,7 @@ pub struct MtaeParams {
     pub classifier_epochs: usize,
     /// Every input feature is clipped to `[−input_clip, input_clip]` before the encoder, in
     /// training and scoring (0 = off), as heldout's other autoencoder baselines (see
-    /// [`super::resad::clip_rows`]).
+    /// [`super::deep_coral::clip_inputs`]).
     pub input_clip: f64,
 }
 
@@ -111,7 +111,7 @@ impl Default for MtaeParams {
             weight_decay: 1e-5,
             classifier: MtaeClassifier::Frozen,
             classifier_epochs: 30,
-            input_clip: 10.0,
+            input_clip: super::deep_coral::DEFAULT_INPUT_CLIP,
         }
     }
 }
@@ -119,15 +119,7 @@ impl Default for MtaeParams {
 impl MtaeParams {
     /// Checks every setting; the error names the parameter and says what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(self.input_clip >= 0.0 && self.input_clip.is_finite()) {
-            return Err((
-                "input_clip",
-                format!(
-                    "must be a finite number ≥ 0 (got {}); 0 turns it off",
-                    self.input_clip
-                ),
-            ));
-        }
+        super::deep_coral::check_clip(self.input_clip)?;
         for (name, v) in [("h1", self.h1), ("h2", self.h2), ("latent", self.latent)] {
             if v == 0 || v > 8192 {
                 return Err((name, format!("must be 1 to 8192 (got {v})")));
@@ -497,7 +489,7 @@ pub struct MtaeModel {
     net: Net,
     device: Device,
     /// [`MtaeParams::input_clip`] (0 = off).
-    clip: f32,
+    clip: f64,
 }
 
 impl MtaeModel {
@@ -520,14 +512,14 @@ impl MtaeModel {
         p.validate()
             .map_err(|(k, m)| DetectError::Other(format!("mtae: {k} {m}")))?;
         let n_norm = rows_of("mtae", "normal", normals, d)?;
-        let clip = p.input_clip as f32;
-        let normals = super::resad::clip_rows(normals, clip);
+        let clip = p.input_clip;
+        let normals = super::deep_coral::clip_rows(normals, clip);
         let normals: &[f32] = &normals;
         let clipped: Vec<std::borrow::Cow<'_, [f32]>> = families
             .iter()
             .copied()
             .filter(|f| !f.is_empty())
-            .map(|x| super::resad::clip_rows(x, clip))
+            .map(|x| super::deep_coral::clip_rows(x, clip))
             .collect();
         for f in &clipped {
             rows_of("mtae", "labelled anomaly", f, d)?;
@@ -688,7 +680,7 @@ impl MtaeModel {
         let n = score_rows("mtae", x, self.d)?;
         let mut out = Vec::with_capacity(n);
         for chunk in x.chunks(EVAL_CHUNK * self.d) {
-            let chunk = super::resad::clip_rows(chunk, self.clip);
+            let chunk = super::deep_coral::clip_rows(chunk, self.clip);
             let t = Tensor::from_slice(&chunk, (chunk.len() / self.d, self.d), &self.device)?;
             let l = self
                 .net

@@ -88,7 +88,8 @@ pub struct ResAdParams {
     /// k: the boundary is the normals' mean log-density minus k standard deviations.
     pub bn_k: f64,
     /// Every input feature is clipped to `[−input_clip, input_clip]` before the encoder, in
-    /// training and scoring (0 = off). heldout's deviation: see [`clip_rows`].
+    /// training and scoring (0 = off). heldout's deviation, shared with the other autoencoder
+    /// baselines: see [`super::deep_coral::clip_inputs`].
     pub input_clip: f64,
 }
 
@@ -109,7 +110,7 @@ impl Default for ResAdParams {
             lambda_bg: 0.5,
             tau: 0.1,
             bn_k: 1.0,
-            input_clip: 10.0,
+            input_clip: super::deep_coral::DEFAULT_INPUT_CLIP,
         }
     }
 }
@@ -117,12 +118,7 @@ impl Default for ResAdParams {
 impl ResAdParams {
     /// Checks every setting; the error names the parameter and says what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(self.input_clip >= 0.0 && self.input_clip.is_finite()) {
-            return Err((
-                "input_clip",
-                format!("must be a finite number ≥ 0 (got {}); 0 turns it off", self.input_clip),
-            ));
-        }
+        super::deep_coral::check_clip(self.input_clip)?;
         for (name, v) in [
             ("hidden", self.hidden),
             ("latent", self.latent),
@@ -442,23 +438,9 @@ pub struct ResAdModel {
     params: Params,
     device: Device,
     /// [`ResAdParams::input_clip`] (0 = off).
-    clip: f32,
+    clip: f64,
 }
 
-/// `x` with every value clipped to `[−c, c]` (borrowed unchanged when `c` is 0).
-///
-/// heldout's deviation from the notebook: the notebook standardises its 1,000-row samples online
-/// and keeps only the top-K-variance features; heldout gets the protocol's robust 5–95 scaling,
-/// under which the CIC-IDS2017 sample keeps features in the thousands (heavy tails), the
-/// autoencoder's MSE reached ~1e7 and the frozen codes were dominated by a few rows. Clipping
-/// the scaled inputs keeps the ranking of ordinary rows and bounds the extreme ones.
-pub fn clip_rows(x: &[f32], c: f32) -> std::borrow::Cow<'_, [f32]> {
-    if c > 0.0 {
-        std::borrow::Cow::Owned(x.iter().map(|v| v.clamp(-c, c)).collect())
-    } else {
-        std::borrow::Cow::Borrowed(x)
-    }
-}
 
 fn grads(g: &candle_core::backprop::GradStore, vars: &[Var]) -> HashMap<TensorId, Tensor> {
     vars.iter()
@@ -489,9 +471,9 @@ impl ResAdModel {
             .map_err(|(k, m)| DetectError::Other(format!("resad: {k} {m}")))?;
         let n_n = rows_of("resad", "normal", normals, d)?;
         let n_a = rows_of("resad", "labelled anomaly", anomalies, d)?;
-        let clip = p.input_clip as f32;
-        let normals = &*clip_rows(normals, clip);
-        let anomalies = &*clip_rows(anomalies, clip);
+        let clip = p.input_clip;
+        let normals = &*super::deep_coral::clip_rows(normals, clip);
+        let anomalies = &*super::deep_coral::clip_rows(anomalies, clip);
         if p.centroids > n_n {
             return Err(DetectError::Other(format!(
                 "resad: centroids {} exceeds the {n_n} normal training rows",
@@ -656,7 +638,7 @@ impl ResAdModel {
         let n = score_rows("resad", x, self.d)?;
         let mut out = Vec::with_capacity(n);
         for chunk in x.chunks(EVAL_CHUNK * self.d) {
-            let chunk = clip_rows(chunk, self.clip);
+            let chunk = super::deep_coral::clip_rows(chunk, self.clip);
             let z = encode_rows(&self.enc, &chunk, self.d, &self.device)?;
             let r = residuals(&z, &self.centres, self.latent);
             let r = Tensor::from_vec(r, (z.len() / self.latent, self.latent), &self.device)?;
